@@ -1,0 +1,84 @@
+# docker-alembic: every target calls the runner CLI or nox; the logic lives there.
+# On a fresh clone the first target you run creates .venv and installs the runner.
+
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+RUNNER := $(BIN)/python -m runner
+NOX    := $(BIN)/nox
+STAMP  := $(VENV)/.installed
+
+# Targets that act on one project stop early, with one line, when PROJECT is missing.
+PROJECT_GOALS := new revision upgrade downgrade plan history heads stamp
+ifneq ($(filter $(PROJECT_GOALS),$(MAKECMDGOALS)),)
+ifeq ($(strip $(PROJECT)$(ALL)),)
+$(error PROJECT is not set: run e.g. 'make $(firstword $(filter $(PROJECT_GOALS),$(MAKECMDGOALS))) PROJECT=example' (projects are the folders under projects/))
+endif
+endif
+ifneq ($(filter downgrade stamp,$(MAKECMDGOALS)),)
+ifeq ($(strip $(REV)),)
+$(error REV is not set: run e.g. 'make $(firstword $(filter downgrade stamp,$(MAKECMDGOALS))) PROJECT=$(PROJECT) REV=-1' (a revision id, -1 or base))
+endif
+endif
+ifneq ($(filter revision,$(MAKECMDGOALS)),)
+ifeq ($(strip $(MSG)),)
+$(error MSG is not set: run e.g. 'make revision PROJECT=$(PROJECT) MSG="add invoice index"')
+endif
+endif
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+.PHONY: help bootstrap list new revision upgrade downgrade status plan history heads stamp test lint image clean
+
+help: ## Show this help
+	@echo "usage: make <target> [PROJECT=name] [REV=revision] [MSG=message] [SQL=1] [ALL=1] [JSON=1]"
+	@echo
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+bootstrap: $(STAMP) ## Create .venv and install the runner (every target does this first)
+
+list: $(STAMP) ## List projects and their database URLs
+	$(RUNNER) list $(if $(JSON),--json)
+
+new: $(STAMP) ## Create projects/PROJECT
+	$(RUNNER) new $(PROJECT)
+
+revision: $(STAMP) ## New revision: PROJECT=x MSG="..." [SQL=1 for paired .sql files]
+	$(RUNNER) revision $(PROJECT) -m "$(MSG)" $(if $(SQL),--sql)
+
+upgrade: $(STAMP) ## Apply revisions: PROJECT=x [REV=head], or ALL=1 for every project
+	$(RUNNER) upgrade $(if $(ALL),--all,$(PROJECT) $(REV))
+
+downgrade: $(STAMP) ## Revert: PROJECT=x REV=-1|<id>|base
+	$(RUNNER) downgrade $(PROJECT) $(REV)
+
+status: $(STAMP) ## Current revision, heads, pending: [PROJECT=x] (all projects without it)
+	$(RUNNER) status $(PROJECT) $(if $(JSON),--json)
+
+plan: $(STAMP) ## SQL the next upgrade would run: PROJECT=x, or ALL=1
+	$(RUNNER) plan $(if $(ALL),--all,$(PROJECT)) $(if $(JSON),--json)
+
+history: $(STAMP) ## Revisions of PROJECT, newest first
+	$(RUNNER) history $(PROJECT) $(if $(JSON),--json)
+
+heads: $(STAMP) ## Head revision(s) of PROJECT
+	$(RUNNER) heads $(PROJECT) $(if $(JSON),--json)
+
+stamp: $(STAMP) ## Record REV as current without running it: PROJECT=x REV=...
+	$(RUNNER) stamp $(PROJECT) $(REV)
+
+test: $(STAMP) ## Run the whole test suite (nox -s tests); ARGS="..." passes pytest options
+	$(NOX) -s tests -- $(ARGS)
+
+lint: $(STAMP) ## ruff and mypy --strict (nox -s lint)
+	$(NOX) -s lint
+
+clean: ## Remove .venv, .nox and var/ (local SQLite databases!)
+	rm -rf $(VENV) .nox var build

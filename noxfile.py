@@ -1,0 +1,54 @@
+"""Every task of the repository, in one list (``nox -l``). The Makefile calls these."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["lint", "tests"]
+nox.options.error_on_missing_interpreters = False
+
+
+def _projects() -> list[str]:
+    """Project folders (those with an alembic.ini), for the per-project sessions."""
+    return sorted(p.parent.name for p in (ROOT / "projects").glob("*/alembic.ini"))
+
+
+def _install(session: nox.Session, extras: str = "") -> None:
+    session.install("-e", f".{extras}")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite with pytest (posargs go to pytest)."""
+    _install(session, "[dev]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (lint + format check) and mypy --strict."""
+    _install(session, "[dev]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+
+
+@nox.session
+def migrate(session: nox.Session) -> None:
+    """Upgrade one project: nox -s migrate -- NAME [REV]."""
+    if not session.posargs:
+        session.error("name a project: nox -s migrate -- NAME [REV]")
+    _install(session)
+    session.run("python", "-m", "runner", "upgrade", *session.posargs)
+
+
+@nox.session
+@nox.parametrize("project", [nox.param(name, id=name) for name in _projects()])
+def upgrade(session: nox.Session, project: str) -> None:
+    """Upgrade a project to head: nox -s "upgrade(NAME)"; nox -s upgrade does each in turn."""
+    _install(session)
+    session.run("python", "-m", "runner", "upgrade", project, *session.posargs)

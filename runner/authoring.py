@@ -1,0 +1,92 @@
+"""Writing files: new projects and new revisions (Python or paired SQL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError, rev_id
+
+from runner import projects
+from runner.environment import ProjectEnv
+from runner.errors import ConfigError, RevisionProblem
+from runner.results import CreatedFiles
+from runner.sql_files import sql_file_path
+
+_SQL_HEADER = """-- {direction} of revision {rev}: {message}
+-- Plain SQL, run statement by statement (split on ';') by runner.sql_files.
+{body}
+"""
+
+
+def new_project(root: Path, name: str) -> CreatedFiles:
+    """``new``: create ``projects/<name>/`` from the runner's template."""
+    project = projects.create(root, name)
+    files = sorted(str(p.relative_to(root)) for p in project.path.rglob("*") if p.is_file())
+    return CreatedFiles(project=name, files=files)
+
+
+def new_revision(
+    penv: ProjectEnv,
+    message: str,
+    *,
+    sql: bool = False,
+    head: str = "head",
+    branch_label: str | None = None,
+    depends_on: str | None = None,
+) -> CreatedFiles:
+    """``revision``: a new revision on top of ``head``; with ``sql``, paired .sql files too."""
+    if not message.strip():
+        raise ConfigError(f"{penv.name}: a revision needs a message (-m)")
+    script_dir = penv.script
+    try:
+        script = script_dir.generate_revision(
+            rev_id(),
+            message,
+            head=head,
+            branch_labels=branch_label,
+            depends_on=depends_on,
+            sql_files=sql,
+        )
+    except (RevisionError, CommandError) as exc:
+        detail = " ".join(str(exc).split())
+        if "Multiple heads" in detail:
+            detail = (
+                f"{len(penv.heads())} heads ({', '.join(penv.heads())}); pass --head with one"
+                " of them, or merge them first"
+            )
+        raise RevisionProblem(f"{penv.name}: cannot create a revision: {detail}") from exc
+    finally:
+        penv.forget_revisions()
+    if script is None:  # only when a hook vetoes it; not in our templates
+        raise RevisionProblem(f"{penv.name}: Alembic did not write a revision file")
+    path = Path(script.path)
+    files = [path]
+    if sql:
+        if "run_sql_file" not in path.read_text(encoding="utf-8"):
+            path.unlink()
+            raise ConfigError(
+                f"{penv.name}: {penv.project.path / 'script.py.mako'} does not support SQL"
+                " revisions (no 'sql_files' block); copy runner/templates/project/script.py.mako"
+            )
+        for direction in ("upgrade", "downgrade"):
+            sql_path = sql_file_path(path, direction)
+            body = "-- write the statements here\n"
+            sql_path.write_text(
+                _SQL_HEADER.format(
+                    direction=direction, rev=script.revision, message=message, body=body
+                ),
+                encoding="utf-8",
+            )
+            files.append(sql_path)
+    root = penv.project.path
+    return CreatedFiles(
+        project=penv.name,
+        files=[
+            str(f.relative_to(root.parent.parent))
+            if f.is_relative_to(root.parent.parent)
+            else str(f)
+            for f in files
+        ],
+        revision=script.revision,
+    )

@@ -1,0 +1,264 @@
+"""One project's Alembic environment, loaded once per run.
+
+:class:`ProjectEnv` binds a :class:`~runner.projects.Project` to its
+:class:`~runner.targets.Target` and holds the Alembic ``Config`` and
+``ScriptDirectory``. The revision map is built once and reused by every step of
+the run: ``alembic.command`` functions rebuild it on each call, which makes
+looping over commands quadratic in the length of the history.
+
+We call ``env.py`` the way ``alembic.command`` does (``EnvironmentContext`` plus
+``ScriptDirectory.run_env``) but with our cached script directory, and with our
+connection in ``Config.attributes["connection"]``. Stock env.py files ignore
+that attribute and connect through ``sqlalchemy.url``, which we also set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import io
+import logging
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationContext
+from alembic.script import Script, ScriptDirectory
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from runner import redact
+from runner.database import describe_db_error
+from runner.errors import (
+    ConfigError,
+    DatabaseUnreachable,
+    MigrationFailed,
+    RevisionFileError,
+    RevisionProblem,
+    RunnerError,
+)
+from runner.projects import Project
+from runner.targets import Target
+
+# fn(current_heads, migration_context) -> steps; Alembic's env.py callback protocol.
+StepsFn = Callable[[Any, MigrationContext], Sequence[Any]]
+
+
+@dataclass
+class EnvRun:
+    """What one pass through env.py saw: the context env.py configured, and progress."""
+
+    current: tuple[str, ...] = ()
+    version_table: str | None = None
+    reached_fn: bool = False
+    sql: str = ""
+
+
+@dataclass
+class ProjectEnv:
+    """A project ready to run: its target, Alembic config and (lazily) its revisions."""
+
+    project: Project
+    target: Target
+    config: AlembicConfig
+    _script: ScriptDirectory | None = field(default=None, repr=False)
+
+    @classmethod
+    def load(cls, project: Project, target: Target) -> ProjectEnv:
+        """Read ``alembic.ini`` and point it at ``target`` (nothing imported yet)."""
+        # quiet: Alembic's "Generating ... done" chatter; we report files ourselves.
+        config = AlembicConfig(
+            str(project.ini_path),
+            cmd_opts=argparse.Namespace(quiet=True),
+            attributes={"runner": True},
+        )
+        try:
+            config.file_config  # noqa: B018 - parse now, so a broken ini fails here
+        except configparser.Error as exc:
+            raise ConfigError(
+                f"{project.name}: {project.ini_path} is not a valid ini file: {_one_line(exc)}"
+            ) from exc
+        if not config.get_main_option("script_location"):
+            raise ConfigError(
+                f"{project.name}: {project.ini_path} has no script_location in its [alembic]"
+                " section (set script_location = %(here)s)"
+            )
+        # The ini is %-interpolated: a literal % in a password must be doubled.
+        config.set_main_option("sqlalchemy.url", target.secret_url.replace("%", "%%"))
+        return cls(project, target, config)
+
+    @property
+    def name(self) -> str:
+        return self.project.name
+
+    @property
+    def script(self) -> ScriptDirectory:
+        """The project's ScriptDirectory with its revision map built (once)."""
+        if self._script is None:
+            with self._revision_file_errors():
+                try:
+                    script = ScriptDirectory.from_config(self.config)
+                except CommandError as exc:
+                    raise ConfigError(
+                        f"{self.name}: {_one_line(exc)} (check {self.project.ini_path})"
+                    ) from exc
+                try:
+                    script.revision_map.heads  # noqa: B018 - import every revision file now
+                except (RevisionError, CommandError) as exc:
+                    raise RevisionProblem(f"{self.name}: {_one_line(exc)}") from exc
+            self._script = script
+        return self._script
+
+    def forget_revisions(self) -> None:
+        """Drop the cached revision map (after writing a revision file)."""
+        self._script = None
+
+    def heads(self) -> tuple[str, ...]:
+        """Head revision ids of the project's history, sorted for stable output."""
+        return tuple(sorted(self.script.get_heads()))
+
+    def revision(self, rev_id: str) -> Script:
+        """The Script for ``rev_id``; an unknown id is a :class:`RevisionProblem`."""
+        try:
+            script = self.script.get_revision(rev_id)
+        except (RevisionError, CommandError) as exc:
+            raise RevisionProblem(f"{self.name}: {_one_line(exc)}") from exc
+        if script is None:
+            raise RevisionProblem(f"{self.name}: unknown revision {rev_id!r}")
+        return script
+
+    # The three step builders below are what alembic.command uses internally;
+    # keeping them here means one place to adapt if Alembic renames them.
+    def upgrade_steps(self, destination: str, current: Any) -> Sequence[Any]:
+        """Steps from ``current`` up to ``destination`` (a revision, ``head`` or ``heads``)."""
+        return self.script._upgrade_revs(destination, current)
+
+    def downgrade_steps(self, destination: str, current: Any) -> Sequence[Any]:
+        """Steps from ``current`` down to ``destination`` (a revision, ``-N`` or ``base``)."""
+        return self.script._downgrade_revs(destination, current)
+
+    def stamp_steps(self, destination: tuple[str, ...], current: Any) -> Sequence[Any]:
+        """Version-table-only steps that make ``destination`` the current revision(s)."""
+        return self.script._stamp_revs(destination, current)
+
+    def run(
+        self,
+        fn: StepsFn,
+        connection: Connection | None,
+        *,
+        as_sql: bool = False,
+        **context_kw: Any,
+    ) -> EnvRun:
+        """Run env.py once with ``fn`` as the migration callback.
+
+        Errors are classified: before ``fn`` is reached, an exception is env.py's
+        (or the connection's) fault; after, it is a migration failure, and the
+        caller decides how to report where the database was left.
+        """
+        outcome = EnvRun()
+        buffer = io.StringIO()
+        self.config.output_buffer = buffer
+        self.config.attributes["connection"] = connection
+
+        def callback(rev: Any, context: MigrationContext) -> Sequence[Any]:
+            outcome.reached_fn = True
+            outcome.version_table = context.version_table
+            if not as_sql:
+                outcome.current = tuple(sorted(context.get_current_heads()))
+            try:
+                return fn(rev, context)
+            except (RevisionError, CommandError) as exc:
+                raise RevisionProblem(f"{self.name}: {_one_line(exc)}") from exc
+
+        script = self.script
+        try:
+            with (
+                self._revision_file_errors(include_env=True),
+                EnvironmentContext(self.config, script, fn=callback, as_sql=as_sql, **context_kw),
+            ):
+                script.run_env()
+        except RunnerError:
+            raise
+        except Exception as exc:
+            if outcome.reached_fn:
+                raise MigrationFailed(f"{self.name}: {_describe(exc)}") from exc
+            if isinstance(exc, OperationalError):
+                # A stock env.py connects by itself; its connection failures land here.
+                reason = describe_db_error(exc)
+                raise DatabaseUnreachable(
+                    f"{self.name}: cannot connect to {self.target.display}: {reason}"
+                ) from exc
+            raise ConfigError(
+                f"{self.name}: env.py failed before migrating: {_describe(exc)}"
+            ) from exc
+        finally:
+            self.config.attributes["connection"] = None
+            # A stock env.py calls logging.config.fileConfig, which disables every
+            # logger it does not name, ours included.
+            logging.getLogger("runner").disabled = False
+        outcome.sql = buffer.getvalue()
+        return outcome
+
+    @contextmanager
+    def _revision_file_errors(self, include_env: bool = False) -> Iterator[None]:
+        """Turn an import-time failure of a revision file (or env.py) into a message naming it."""
+        try:
+            yield
+        except RunnerError:
+            raise
+        except Exception as exc:
+            location = _project_file_location(exc, self.project.path)
+            if location is None or (location[0].name == "env.py" and not include_env):
+                raise
+            path, line = location
+            what = "env.py" if path.name == "env.py" else "revision file"
+            raise RevisionFileError(
+                f"{self.name}: {what} {_relative(path, self.project.path)} line {line}"
+                f" does not import: {_describe(exc)}"
+            ) from exc
+
+
+def _project_file_location(exc: BaseException, project_dir: Path) -> tuple[Path, int] | None:
+    """The innermost ``(file, line)`` inside ``project_dir`` where ``exc`` was raised.
+
+    Only import-time failures count: an exception raised inside an ``upgrade()``
+    call is a migration failure and is reported by :meth:`ProjectEnv.run`.
+    """
+    project_dir = project_dir.resolve()
+    if isinstance(exc, SyntaxError) and exc.filename:
+        path = Path(exc.filename).resolve()
+        if path.is_relative_to(project_dir):
+            return path, exc.lineno or 0
+    found: tuple[Path, int] | None = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        path = Path(frame.filename).resolve()
+        if path.is_relative_to(project_dir):
+            if frame.name not in {"<module>"}:
+                return None  # raised while running a function, not while importing
+            found = (path, frame.lineno or 0)
+    return found
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, DBAPIError):
+        return describe_db_error(exc)
+    return redact.scrub(f"{type(exc).__name__}: {_one_line(exc)}")
+
+
+def _one_line(exc: BaseException | str) -> str:
+    text = str(exc).strip()
+    return redact.scrub(" ".join(text.split())) if text else type(exc).__name__

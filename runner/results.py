@@ -1,0 +1,95 @@
+"""What commands return: plain dataclasses, rendered by :mod:`runner.report`.
+
+The JSON shapes (``--json``) are these dataclasses through
+:func:`dataclasses.asdict`; they are documented in the README and versioned
+by :data:`SCHEMA_VERSION`. Add fields freely, never rename or remove one
+without bumping it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RevisionInfo:
+    """One revision of a project's history."""
+
+    revision: str
+    down_revisions: list[str]
+    message: str
+    path: str
+    branch_labels: list[str] = field(default_factory=list)
+    is_head: bool = False
+    is_merge: bool = False
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    """``list``: a project as found on disk (no database access)."""
+
+    project: str
+    path: str
+    url: str
+    url_source: str
+    revisions: int
+    heads: list[str]
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    """``status``: where a project's database stands against its history."""
+
+    project: str
+    url: str
+    url_source: str
+    version_table: str | None
+    current: list[str]
+    heads: list[str]
+    pending: list[str]
+    up_to_date: bool
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class MigrateResult:
+    """``upgrade``, ``downgrade``, ``stamp``: what ran and where the database ended."""
+
+    project: str
+    url: str
+    action: str
+    before: list[str]
+    after: list[str]
+    steps: list[RevisionInfo]
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """``plan``: the SQL an upgrade to the heads would run, rendered offline."""
+
+    project: str
+    url: str
+    dialect: str
+    before: list[str]
+    after: list[str]
+    revisions: list[RevisionInfo]
+    sql: str
+
+
+@dataclass(frozen=True)
+class HistoryResult:
+    """``history`` and ``heads``: revisions, newest first."""
+
+    project: str
+    revisions: list[RevisionInfo]
+
+
+@dataclass(frozen=True)
+class CreatedFiles:
+    """``new`` and ``revision``: files written, and the new revision id if any."""
+
+    project: str
+    files: list[str]
+    revision: str | None = None

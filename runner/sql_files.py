@@ -1,0 +1,50 @@
+"""Run the plain ``.sql`` files paired with a revision.
+
+A SQL revision ``versions/<file>.py`` has ``<file>.upgrade.sql`` and
+``<file>.downgrade.sql`` beside it. DBAs write SQL; Alembic still owns ordering,
+the version table and offline rendering, because each statement goes through
+``op.execute`` (so ``runner plan`` shows it verbatim).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import sqlparse
+
+Direction = Literal["upgrade", "downgrade"]
+
+
+def sql_file_path(revision_file: str | Path, direction: Direction) -> Path:
+    """``versions/abc_x.py`` -> ``versions/abc_x.upgrade.sql`` (or ``.downgrade.sql``)."""
+    path = Path(revision_file)
+    return path.with_name(f"{path.stem}.{direction}.sql")
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a SQL script into statements, dropping comments-only and empty ones.
+
+    Drivers differ on multi-statement strings (SQLite refuses them, PyMySQL
+    needs a client flag), so each statement is executed on its own.
+
+    >>> split_statements("CREATE TABLE t (a int); -- note\\nINSERT INTO t VALUES (1);")
+    ['CREATE TABLE t (a int)', 'INSERT INTO t VALUES (1)']
+    """
+    statements = []
+    for raw in sqlparse.split(sql):
+        stripped = sqlparse.format(raw, strip_comments=True).strip().rstrip(";").strip()
+        if stripped:
+            statements.append(raw.strip().rstrip(";").strip())
+    return statements
+
+
+def run_sql_file(revision_file: str | Path, direction: Direction) -> None:
+    """Execute every statement of the paired SQL file through ``op.execute``."""
+    from alembic import op
+
+    path = sql_file_path(revision_file, direction)
+    if not path.is_file():
+        raise FileNotFoundError(f"SQL file for {direction} not found: {path}")
+    for statement in split_statements(path.read_text(encoding="utf-8")):
+        op.execute(statement)

@@ -1,0 +1,151 @@
+"""Throw-away databases for the tests: one fresh database per test, dropped after.
+
+Servers come from, in order: ``RUNNER_TEST_POSTGRES_URL`` / ``RUNNER_TEST_MYSQL_URL``
+(an admin URL to a running server), a testcontainers container when a Docker
+engine answers, else the test is skipped with the reason. Under ``CI`` a URL
+that was promised but does not connect fails the test instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
+
+ENV_VARS = {"postgresql": "RUNNER_TEST_POSTGRES_URL", "mysql": "RUNNER_TEST_MYSQL_URL"}
+
+
+@dataclass(frozen=True)
+class Database:
+    """A fresh, empty database and how to reach it."""
+
+    backend: str
+    url: URL
+
+    @property
+    def url_string(self) -> str:
+        return self.url.render_as_string(hide_password=False)
+
+    @contextmanager
+    def connect(self) -> Iterator[sa.Connection]:
+        engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
+        try:
+            with engine.connect() as connection:
+                yield connection
+        finally:
+            engine.dispose()
+
+    def tables(self) -> set[str]:
+        with self.connect() as connection:
+            return set(sa.inspect(connection).get_table_names())
+
+    def scalar_rows(self, sql: str) -> list[tuple[object, ...]]:
+        with self.connect() as connection:
+            return [tuple(row) for row in connection.exec_driver_sql(sql)]
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()  # type: ignore[attr-defined]
+    except Exception:
+        return False
+    return True
+
+
+class ServerPool:
+    """Admin URLs of the servers tests may use, found once per session."""
+
+    def __init__(self) -> None:
+        self._admin: dict[str, URL | None] = {}
+        self._why: dict[str, str] = {}
+        self._containers: list[Any] = []
+
+    def admin_url(self, backend: str) -> URL:
+        if backend not in self._admin:
+            self._admin[backend] = self._find(backend)
+        url = self._admin[backend]
+        if url is None:
+            pytest.skip(self._why[backend])
+        return url
+
+    def _find(self, backend: str) -> URL | None:
+        variable = ENV_VARS[backend]
+        raw = os.environ.get(variable)
+        if raw:
+            url = make_url(raw)
+            try:
+                engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+                with engine.connect():
+                    pass
+                engine.dispose()
+            except Exception as exc:
+                message = f"{variable} is set but does not connect: {type(exc).__name__}"
+                if os.environ.get("CI"):
+                    pytest.fail(message)
+                self._why[backend] = message
+                return None
+            return url
+        if _docker_answers():
+            return self._start_container(backend)
+        self._why[backend] = f"no {backend} server: set {variable} or start a Docker engine"
+        return None
+
+    def _start_container(self, backend: str) -> URL | None:
+        try:
+            if backend == "postgresql":
+                from testcontainers.community.postgres import PostgresContainer
+
+                container: Any = PostgresContainer("postgres:16", driver="psycopg")
+            else:
+                from testcontainers.community.mysql import MySqlContainer
+
+                container = MySqlContainer("mariadb:11", dialect="pymysql")
+            container.start()
+        except Exception as exc:  # no image and no registry, for example
+            self._why[backend] = (
+                f"Docker answered but no {backend} container could start: {type(exc).__name__}"
+            )
+            return None
+        self._containers.append(container)
+        return make_url(container.get_connection_url())
+
+    def close(self) -> None:
+        for container in self._containers:
+            container.stop()
+
+    @contextmanager
+    def fresh(self, backend: str, tmp_path: Path) -> Iterator[Database]:
+        """A new empty database on ``backend``, dropped afterwards."""
+        if backend == "sqlite":
+            path = tmp_path / "db" / "test.sqlite"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sqlite3.connect(path).close()
+            yield Database("sqlite", URL.create("sqlite", database=str(path)))
+            return
+        admin = self.admin_url(backend)
+        name = f"dalembic_{uuid.uuid4().hex[:12]}"
+        engine = sa.create_engine(admin, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as connection:
+                connection.exec_driver_sql(f"CREATE DATABASE {name}")
+            try:
+                yield Database(backend, admin.set(database=name))
+            finally:
+                drop = f"DROP DATABASE IF EXISTS {name}"
+                if backend == "postgresql":
+                    drop += " WITH (FORCE)"
+                with engine.connect() as connection:
+                    connection.exec_driver_sql(drop)
+        finally:
+            engine.dispose()

@@ -1,0 +1,350 @@
+"""The Docker image, for real: build it once, run the seed's quickstart through it.
+
+Needs a Docker engine (``bash docker/engine.sh`` starts one on a CI-like
+machine). Without one every test here is skipped, unless ``CI`` and
+``RUNNER_TEST_DOCKER=1`` are both set: then CI promised an engine and its
+absence is a failure.
+
+Environment:
+- ``RUNNER_TEST_BASE_IMAGE``: FROM image (default ``python:3.11-slim``; where
+  no registry is reachable, the ``docker-alembic-base:bookworm`` that
+  docker/engine.sh prints).
+- ``RUNNER_TEST_IMAGE_TAG``: tag to build (default ``docker-alembic:test``).
+- ``RUNNER_TEST_POSTGRES_URL``: an admin URL of a PostgreSQL server reachable
+  from the host network; a fresh database is created for the test and dropped.
+
+Run them alone and not under xdist (``-p no:xdist``): each worker would build.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
+
+pytestmark = pytest.mark.docker
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUILD_SCRIPT = REPO_ROOT / "docker" / "build_image.py"
+DEFAULT_BASE_IMAGE = "python:3.11-slim"
+DEFAULT_TAG = "docker-alembic:test"
+IMAGE_UID = 10001
+# The uid that writes through the mounts with --user: the caller's, or a
+# non-root one when the caller is root, so ownership is really tested.
+CALLER_UID, CALLER_GID = (os.getuid(), os.getgid()) if os.getuid() else (4321, 4321)
+PROJECT = "demo"
+
+UPGRADE_BODY = """def upgrade() -> None:
+    op.execute("CREATE TABLE foo (field1 text, field2 text)")
+    op.execute("INSERT INTO foo VALUES('hello','world')")
+
+
+def downgrade() -> None:
+    op.execute("DROP TABLE foo")
+"""
+
+
+def _docker(
+    *args: str, timeout: float = 120, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"docker {' '.join(args)} exited {result.returncode}\n"
+            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
+    return result
+
+
+def _engine_problem() -> str | None:
+    """Why no Docker engine can be used, or None when one answers."""
+    if shutil.which("docker") is None:
+        return "no docker client on PATH"
+    try:
+        result = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return "`docker info` did not answer within 30s"
+    if result.returncode != 0:
+        return f"`docker info` failed: {result.stderr.strip().splitlines()[-1:]}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def engine() -> None:
+    problem = _engine_problem()
+    if problem is None:
+        return
+    if os.environ.get("CI") and os.environ.get("RUNNER_TEST_DOCKER") == "1":
+        pytest.fail(f"CI promised a Docker engine (RUNNER_TEST_DOCKER=1) but {problem}")
+    pytest.skip(f"no Docker engine: {problem} (run `bash docker/engine.sh` to start one)")
+
+
+@pytest.fixture(scope="module")
+def image(engine: None) -> str:
+    """Build the image once for this module, with docker/build_image.py."""
+    tag = os.environ.get("RUNNER_TEST_IMAGE_TAG") or DEFAULT_TAG
+    base = os.environ.get("RUNNER_TEST_BASE_IMAGE") or DEFAULT_BASE_IMAGE
+    lock_path = REPO_ROOT / "build" / ".image-build.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:  # one build at a time: they share build/wheels
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = subprocess.run(
+            [sys.executable, str(BUILD_SCRIPT), "--tag", tag, "--base-image", base],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+    if result.returncode != 0:
+        pytest.fail(
+            f"image build failed ({result.returncode})\n{result.stdout[-4000:]}\n"
+            f"{result.stderr[-4000:]}"
+        )
+    return tag
+
+
+@dataclass
+class Workdir:
+    """A host folder with projects/ and var/, mounted into the container."""
+
+    projects: Path
+    var: Path
+
+    def mounts(self) -> list[str]:
+        return ["-v", f"{self.projects}:/app/projects", "-v", f"{self.var}:/app/var"]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Workdir:
+    wd = Workdir(projects=tmp_path / "projects", var=tmp_path / "var")
+    for folder in (wd.projects, wd.var):
+        folder.mkdir()
+        if os.getuid() == 0:
+            os.chown(folder, CALLER_UID, CALLER_GID)
+    return wd
+
+
+def run_image(
+    image: str,
+    wd: Workdir,
+    *args: str,
+    network: str = "none",
+    env: Sequence[str] = (),
+    extra: Sequence[str] = (),
+    expect: int = 0,
+) -> subprocess.CompletedProcess[str]:
+    """``docker run`` the runner as the caller's uid, projects and var mounted."""
+    options = ["--rm", "--network", network, "--user", f"{CALLER_UID}:{CALLER_GID}"]
+    for item in env:
+        options += ["-e", item]
+    result = _docker("run", *options, *wd.mounts(), *extra, image, *args, check=False)
+    assert result.returncode == expect, (
+        f"runner {' '.join(args)}: exit {result.returncode}, expected {expect}\n"
+        f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    )
+    return result
+
+
+def write_seed_revision(wd: Workdir) -> Path:
+    """``revision demo -m my_cool_revision`` then give it the seed's upgrade/downgrade."""
+    revisions = sorted((wd.projects / PROJECT / "versions").glob("*my_cool_revision*.py"))
+    assert len(revisions) == 1, revisions
+    path = revisions[0]
+    text = path.read_text(encoding="utf-8")
+    head, sep, _ = text.partition("def upgrade() -> None:")
+    assert sep, f"no upgrade() in {path}:\n{text}"
+    path.write_text(head + UPGRADE_BODY, encoding="utf-8")
+    return path
+
+
+def create_seed_revision(image: str, wd: Workdir, *, env: Sequence[str] = ()) -> Path:
+    run_image(image, wd, "new", PROJECT)
+    run_image(image, wd, "revision", PROJECT, "-m", "my_cool_revision", env=env)
+    return write_seed_revision(wd)
+
+
+def revision_id(path: Path) -> str:
+    match = re.search(r"^revision: str = ['\"](\w+)['\"]", path.read_text("utf-8"), re.M)
+    assert match, f"no revision id in {path}"
+    return match.group(1)
+
+
+def sqlite_tables(path: Path) -> list[str]:
+    with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as conn:
+        return [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+
+
+def test_default_command_prints_help(image: str) -> None:
+    result = _docker("run", "--rm", "--network", "none", image)
+    assert "Usage" in result.stdout
+    assert "upgrade" in result.stdout
+
+
+def test_process_runs_as_non_root(image: str) -> None:
+    result = _docker("run", "--rm", "--network", "none", "--entrypoint", "id", image, "-u")
+    assert int(result.stdout.strip()) == IMAGE_UID
+    config = _docker("image", "inspect", "--format", "{{.Config.User}}", image).stdout.strip()
+    assert config.split(":")[0] not in ("", "0", "root")
+
+
+def test_image_labels_and_layout(image: str) -> None:
+    labels = _docker(
+        "image",
+        "inspect",
+        "--format",
+        '{{index .Config.Labels "org.opencontainers.image.title"}}',
+        image,
+    ).stdout.strip()
+    assert labels == "docker-alembic"
+    script = "import os; print(all(os.access(p, os.W_OK) for p in ('/app/projects', '/app/var')))"
+    result = _docker(
+        "run", "--rm", "--network", "none", "--entrypoint", "python3", image, "-c", script
+    )
+    assert result.stdout.strip() == "True"
+
+
+def test_seed_quickstart_on_sqlite(image: str, workdir: Workdir) -> None:
+    revision = create_seed_revision(image, workdir)
+    # Written through the mount by the container: the caller owns it.
+    assert revision.stat().st_uid == CALLER_UID
+    assert (workdir.projects / PROJECT / "alembic.ini").stat().st_uid == CALLER_UID
+
+    run_image(image, workdir, "upgrade", PROJECT)
+    database = workdir.var / f"{PROJECT}.sqlite"
+    assert database.stat().st_uid == CALLER_UID
+
+    # Look at the table inside the image, nothing installed: the seed's sqlite3 step.
+    query = run_image(
+        image, workdir, PROJECT, "SELECT * FROM foo", extra=["--entrypoint", "sqlite-query"]
+    )
+    assert query.stdout.splitlines() == ["hello|world"]
+    assert "foo" in sqlite_tables(database)
+
+    status = json.loads(run_image(image, workdir, "status", PROJECT, "--json").stdout)
+    [project] = status["projects"]
+    assert project["current"] == [revision_id(revision)]
+    assert project["up_to_date"] is True
+
+    run_image(image, workdir, "downgrade", PROJECT, "base")
+    assert "foo" not in sqlite_tables(database)
+    query = run_image(image, workdir, PROJECT, extra=["--entrypoint", "sqlite-query"])
+    assert "foo" not in query.stdout.split()
+
+
+def test_secret_url_stays_out_of_image_and_output(image: str, workdir: Workdir) -> None:
+    """A password given at run time (env and *_FILE) is in no layer and no output."""
+    secret = f"pw-{uuid.uuid4().hex}"
+    run_image(image, workdir, "new", PROJECT)
+    # Port 1 on loopback: refused at once, so the runner reports "unreachable".
+    url = f"mysql://root:{secret}@127.0.0.1:1/nowhere"
+    secret_file = workdir.var / "url.secret"
+    secret_file.write_text(url + "\n", encoding="utf-8")
+    os.chmod(secret_file, 0o644)
+    by_env = run_image(
+        image,
+        workdir,
+        "status",
+        PROJECT,
+        network="host",
+        env=[f"DEMO_DATABASE_URL={url}"],
+        expect=3,
+    )
+    by_file = run_image(
+        image,
+        workdir,
+        "status",
+        PROJECT,
+        network="host",
+        env=["DEMO_DATABASE_URL_FILE=/run/secrets/demo_url"],
+        extra=["-v", f"{secret_file}:/run/secrets/demo_url:ro"],
+        expect=3,
+    )
+    for result in (by_env, by_file):
+        assert secret not in result.stdout + result.stderr
+    history = _docker("history", "--no-trunc", image).stdout
+    inspect = _docker("image", "inspect", image).stdout
+    for text in (history, inspect):
+        assert secret not in text
+        assert not re.search(r"(?i)(password|passwd|secret|token)=\S", text)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[URL]:
+    """A fresh PostgreSQL database (with a run-time password in its URL), dropped after."""
+    admin = os.environ.get("RUNNER_TEST_POSTGRES_URL")
+    if not admin:
+        pytest.skip("RUNNER_TEST_POSTGRES_URL is not set")
+    admin_url = make_url(admin)
+    name = f"dalembic_img_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        # Trust auth ignores the password; a real one is kept as is.
+        password = admin_url.password or f"pw-{uuid.uuid4().hex}"
+        yield admin_url.set(database=name, password=password)
+    finally:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        engine.dispose()
+
+
+@pytest.mark.postgresql
+def test_seed_quickstart_on_postgres(image: str, workdir: Workdir, postgres_url: URL) -> None:
+    secret = str(postgres_url.password)
+    url = postgres_url.render_as_string(hide_password=False)
+    env = [f"DEMO_DATABASE_URL={url}"]
+    create_seed_revision(image, workdir)
+
+    upgrade = run_image(image, workdir, "upgrade", PROJECT, network="host", env=env)
+    engine = sa.create_engine(postgres_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT field1, field2 FROM foo").all()
+        assert [tuple(r) for r in rows] == [("hello", "world")]
+
+        # The same URL as a mounted secret file.
+        secret_file = workdir.var / "pg.secret"
+        secret_file.write_text(url, encoding="utf-8")
+        os.chmod(secret_file, 0o644)
+        file_env = ["DEMO_DATABASE_URL_FILE=/run/secrets/pg"]
+        mount = ["-v", f"{secret_file}:/run/secrets/pg:ro"]
+        status = run_image(
+            image, workdir, "status", PROJECT, "--json", network="host", env=file_env, extra=mount
+        )
+        downgrade = run_image(
+            image, workdir, "downgrade", PROJECT, "base", network="host", env=file_env, extra=mount
+        )
+        with engine.connect() as conn:
+            exists = conn.exec_driver_sql("SELECT to_regclass('public.foo')").scalar()
+        assert exists is None
+    finally:
+        engine.dispose()
+
+    for result in (upgrade, status, downgrade):
+        assert secret not in result.stdout + result.stderr
+    assert secret not in _docker("history", "--no-trunc", image).stdout
+    assert secret not in _docker("image", "inspect", image).stdout
