@@ -108,23 +108,22 @@ def _require_single_head(penv: ProjectEnv, verb: str) -> None:
 
 
 def _migrate(penv: ProjectEnv, action: str, steps_fn: Any, **context_kw: Any) -> MigrateResult:
-    """Run env.py with ``steps_fn`` in one transaction and report before/after."""
-    planned: list[Any] = []
+    """Run env.py with ``steps_fn`` in one transaction and report before/after.
 
-    def fn(rev: Any, context: Any) -> Sequence[Any]:
-        steps = list(steps_fn(rev, context))
-        planned.extend(steps)
-        return steps
-
+    On failure the transaction is rolled back (a no-op for MySQL's DDL, which
+    commits itself), and the error says where the database now stands.
+    """
     with open_connection(penv) as connection:
         try:
             with connection.begin():
-                run = penv.run(fn, connection, **context_kw)
+                run = penv.run(steps_fn, connection, **context_kw)
         except MigrationFailed as exc:
             current, _ = read_current(penv, connection)
             raise MigrationFailed(f"{exc}; database is at {describe_revs(current)}") from exc
         after, _ = read_current(penv, connection)
-    steps = [revision_info(penv, step.revision) for step in planned if hasattr(step, "revision")]
+    steps = [
+        revision_info(penv, step.revision) for step in run.planned if hasattr(step, "revision")
+    ]
     return MigrateResult(
         project=penv.name,
         url=penv.target.display,

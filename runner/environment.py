@@ -27,7 +27,7 @@ from typing import Any
 
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.environment import EnvironmentContext
-from alembic.runtime.migration import MigrationContext
+from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.script import Script, ScriptDirectory
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
@@ -58,7 +58,43 @@ class EnvRun:
     current: tuple[str, ...] = ()
     version_table: str | None = None
     reached_fn: bool = False
+    planned: list[Any] = field(default_factory=list)
+    applied: list[MigrationInfo] = field(default_factory=list)
     sql: str = ""
+
+    @property
+    def failed_step(self) -> Any | None:
+        """The planned step that was running when an exception escaped, if any."""
+        if len(self.applied) < len(self.planned):
+            return self.planned[len(self.applied)]
+        return None
+
+
+def _observing_environment(
+    config: AlembicConfig, script: ScriptDirectory, outcome: EnvRun, **kw: Any
+) -> EnvironmentContext:
+    """An EnvironmentContext that also records each applied step in ``outcome``.
+
+    env.py's ``context.configure(on_version_apply=...)`` replaces that option
+    wholesale, so to observe every step whatever the env.py, ``configure`` itself
+    is wrapped. It is wrapped on the instance, not in a subclass: Alembic's
+    ``alembic.context`` proxy is registered per class and looks attributes up on
+    the instance when it is installed.
+    """
+    environment = EnvironmentContext(config, script, **kw)
+    configure = environment.configure
+
+    def record(*, step: MigrationInfo, **_: Any) -> None:
+        outcome.applied.append(step)
+
+    def configure_and_observe(*args: Any, **options: Any) -> None:
+        theirs = options.get("on_version_apply") or ()
+        theirs = tuple(theirs) if isinstance(theirs, (list, tuple)) else (theirs,)
+        options["on_version_apply"] = (*theirs, record)
+        configure(*args, **options)
+
+    environment.configure = configure_and_observe  # type: ignore[method-assign]
+    return environment
 
 
 @dataclass
@@ -173,22 +209,28 @@ class ProjectEnv:
             if not as_sql:
                 outcome.current = tuple(sorted(context.get_current_heads()))
             try:
-                return fn(rev, context)
+                steps = list(fn(rev, context))
             except (RevisionError, CommandError) as exc:
                 raise RevisionProblem(f"{self.name}: {_one_line(exc)}") from exc
+            outcome.planned = steps
+            return steps
 
         script = self.script
         try:
             with (
                 self._revision_file_errors(include_env=True),
-                EnvironmentContext(self.config, script, fn=callback, as_sql=as_sql, **context_kw),
+                _observing_environment(
+                    self.config, script, outcome, fn=callback, as_sql=as_sql, **context_kw
+                ),
             ):
                 script.run_env()
         except RunnerError:
             raise
         except Exception as exc:
             if outcome.reached_fn:
-                raise MigrationFailed(f"{self.name}: {_describe(exc)}") from exc
+                failed = outcome.failed_step
+                where = f" in {failed}" if failed is not None else ""
+                raise MigrationFailed(f"{self.name}: failed{where}: {_describe(exc)}") from exc
             if isinstance(exc, OperationalError):
                 # A stock env.py connects by itself; its connection failures land here.
                 reason = describe_db_error(exc)

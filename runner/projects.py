@@ -76,6 +76,12 @@ class Project:
         """The project ``name`` under ``root``; it must exist."""
         validate_name(name)
         project = cls(name, projects_dir(root) / name)
+        if project.path.is_dir() and not project.ini_path.is_file():
+            raise ProjectNotFound(
+                f"{name}: {project.path} has no {INI_NAME}, so it is not a project"
+                f" (create one with: runner new NAME, or add the {INI_NAME} of an Alembic"
+                " environment)"
+            )
         if not project.ini_path.is_file():
             raise ProjectNotFound(_not_found_message(root, name))
         return project

@@ -23,19 +23,29 @@ def sql_file_path(revision_file: str | Path, direction: Direction) -> Path:
 
 
 def split_statements(sql: str) -> list[str]:
-    """Split a SQL script into statements, dropping comments-only and empty ones.
+    r"""Split a SQL script into statements, dropping comment-only and empty ones.
 
     Drivers differ on multi-statement strings (SQLite refuses them, PyMySQL
-    needs a client flag), so each statement is executed on its own.
+    needs a client flag), so each statement is executed on its own. A
+    statement's closing ``;`` and the comments after it are dropped (sqlparse
+    attaches a comment to the statement before it).
 
-    >>> split_statements("CREATE TABLE t (a int); -- note\\nINSERT INTO t VALUES (1);")
-    ['CREATE TABLE t (a int)', 'INSERT INTO t VALUES (1)']
+    >>> split_statements("CREATE TABLE t (a int); -- note\nINSERT INTO t VALUES ('x;y');")
+    ['CREATE TABLE t (a int)', "INSERT INTO t VALUES ('x;y')"]
+    >>> split_statements("-- nothing but a comment\n;\n")
+    []
     """
     statements = []
-    for raw in sqlparse.split(sql):
-        stripped = sqlparse.format(raw, strip_comments=True).strip().rstrip(";").strip()
-        if stripped:
-            statements.append(raw.strip().rstrip(";").strip())
+    for statement in sqlparse.parse(sql):
+        tokens = list(statement.flatten())  # type: ignore[no-untyped-call]
+        while tokens and (
+            tokens[-1].is_whitespace
+            or tokens[-1].ttype in sqlparse.tokens.Comment
+            or tokens[-1].match(sqlparse.tokens.Punctuation, ";")
+        ):
+            tokens.pop()
+        if any(t.ttype not in sqlparse.tokens.Comment and not t.is_whitespace for t in tokens):
+            statements.append("".join(str(t) for t in tokens).strip())
     return statements
 
 

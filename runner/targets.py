@@ -12,6 +12,7 @@ Resolution order (first match wins), for project ``billing-eu``:
 from __future__ import annotations
 
 import configparser
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,20 @@ def resolve(
         return _target(ini_url, f"{project.ini_path.name} sqlalchemy.url", project)
     database = (root / VAR_DIR / f"{project.name}.sqlite").resolve()
     return Target(URL.create("sqlite", database=str(database)), "embedded default", embedded=True)
+
+
+def url_for_plain_alembic(ini_path: str | Path) -> str:
+    """The URL a runner-made env.py uses when run by plain ``alembic -c``.
+
+    Same rules as the runner (minus ``--url``), so ``alembic -c
+    projects/x/alembic.ini upgrade head`` and ``runner upgrade x`` reach the same
+    database. The project folder is assumed to sit in ``<root>/projects/``.
+    """
+    folder = Path(ini_path).resolve().parent
+    target = resolve(Project(folder.name, folder), folder.parent.parent, os.environ)
+    if target.sqlite_path is not None:
+        target.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    return target.secret_url
 
 
 def _ini_url(project: Project) -> str | None:

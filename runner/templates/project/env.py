@@ -35,6 +35,14 @@ VERSION_TABLE = config.get_main_option("version_table") or (
 )
 VERSION_TABLE_SCHEMA = config.get_main_option("version_table_schema") or None
 
+if "runner" not in config.attributes:
+    # Plain alembic: resolve the URL by the runner's rules (<NAME>_DATABASE_URL,
+    # <NAME>_DATABASE_URL_FILE, alembic.ini, then var/<name>.sqlite).
+    from runner.targets import url_for_plain_alembic
+
+    _url = url_for_plain_alembic(config.config_file_name or "alembic.ini")
+    config.set_main_option("sqlalchemy.url", _url.replace("%", "%%"))
+
 
 def _configure(**kw: object) -> None:
     context.configure(

@@ -1,0 +1,207 @@
+"""Bad input: one clear line, a documented exit code, and the database untouched."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Runner, load_scenario
+from tests.databases import Database
+
+
+def assert_one_line_error(err: str, *needles: str) -> None:
+    """Exactly one ``error:`` line, the last one (progress lines may precede it)."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1, err
+    assert lines[-1] == errors[0], err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+
+
+def current(run: Runner, project: str) -> list[str]:
+    result: list[str] = json.loads(run.ok("status", project, "--json").out)["projects"][0][
+        "current"
+    ]
+    return result
+
+
+def test_unknown_project_suggests_a_close_match(run: Runner, root: Path) -> None:
+    load_scenario("two_projects", root)
+    outcome = run("upgrade", "alpah")
+    assert outcome.code == 2
+    assert_one_line_error(outcome.err, "'alpah'", "did you mean 'alpha'")
+
+
+@pytest.mark.parametrize("name", ["../etc", "Billing", "a b", "x;rm", ""])
+def test_bad_project_names_are_refused(run: Runner, name: str) -> None:
+    outcome = run("upgrade", name)
+    assert outcome.code == 2
+    assert "invalid project name" in outcome.err or "missing project name" in outcome.err
+
+
+def test_folder_without_alembic_ini(run: Runner, root: Path) -> None:
+    (root / "projects" / "orphan" / "versions").mkdir(parents=True)
+    outcome = run("status", "orphan")
+    assert outcome.code == 2
+    assert_one_line_error(outcome.err, "orphan", "alembic.ini")
+
+
+@pytest.mark.parametrize(
+    ("ini_text", "needle"),
+    [
+        ("this is not [ an ini file", "not a valid ini file"),
+        ("[alembic]\nversion_table = x\n", "script_location"),
+        ("[alembic]\nscript_location = %(here)s/nowhere\n", "nowhere"),
+    ],
+)
+def test_broken_alembic_ini(run: Runner, root: Path, ini_text: str, needle: str) -> None:
+    load_scenario("two_projects", root)
+    (root / "projects" / "alpha" / "alembic.ini").write_text(ini_text)
+    outcome = run("upgrade", "alpha")
+    assert outcome.code == 2
+    assert_one_line_error(outcome.err, "alpha", needle)
+    assert not (root / "var" / "alpha.sqlite").exists()
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "needle"),
+    [
+        ("def upgrade(:\n", "SyntaxError"),
+        ("undefined_name + 1\n", "NameError"),
+        ("import no_such_module_here\n", "no_such_module_here"),
+    ],
+)
+def test_revision_file_that_does_not_import(
+    run: Runner, root: Path, bad_line: str, needle: str
+) -> None:
+    load_scenario("two_projects", root)
+    path = root / "projects" / "alpha" / "versions" / "a2_order_note.py"
+    lines = path.read_text().splitlines(keepends=True)
+    lines.insert(3, bad_line)  # line 4
+    path.write_text("".join(lines))
+    outcome = run("upgrade", "alpha")
+    assert outcome.code == 2
+    assert_one_line_error(outcome.err, "versions/a2_order_note.py", "line 4", needle)
+    assert not (root / "var" / "alpha.sqlite").exists()
+
+
+def test_unknown_revision_changes_nothing(run: Runner, root: Path, db: Database) -> None:
+    load_scenario("two_projects", root)
+    run.env["ALPHA_DATABASE_URL"] = db.url_string
+    run.ok("upgrade", "alpha", "a1")
+    for verb in ("upgrade", "downgrade", "stamp"):
+        outcome = run(verb, "alpha", "nosuchrev")
+        assert outcome.code == 2, verb
+        assert_one_line_error(outcome.err, "alpha", "nosuchrev")
+    assert current(run, "alpha") == ["a1"]
+
+
+def test_downgrade_needs_a_revision(run: Runner, root: Path) -> None:
+    load_scenario("two_projects", root)
+    outcome = run("downgrade", "alpha")
+    assert outcome.code == 2
+    assert "REV" in outcome.err
+
+
+def test_unreachable_host(run: Runner, root: Path) -> None:
+    load_scenario("two_projects", root)
+    outcome = run("upgrade", "alpha", "--url", "postgresql://someone:pw-secret@127.0.0.1:1/db")
+    assert outcome.code == 3
+    assert_one_line_error(outcome.err, "alpha", "cannot connect", "127.0.0.1:1")
+    assert "pw-secret" not in outcome.output
+
+
+@pytest.mark.parametrize(
+    ("url", "package"),
+    [
+        ("postgresql+psycopg2://u:pw-secret@127.0.0.1/db", "psycopg2-binary"),
+        ("mysql+mysqldb://u:pw-secret@127.0.0.1/db", "mysqlclient"),
+        ("nosuchdialect://u:pw-secret@127.0.0.1/db", "no SQLAlchemy dialect"),
+    ],
+)
+def test_driver_not_installed(run: Runner, root: Path, url: str, package: str) -> None:
+    load_scenario("two_projects", root)
+    outcome = run("status", "alpha", "--url", url)
+    assert outcome.code == 2
+    assert_one_line_error(outcome.err, "alpha", package)
+    assert "pw-secret" not in outcome.output
+
+
+def test_invalid_url(run: Runner, root: Path) -> None:
+    load_scenario("two_projects", root)
+    run.env["ALPHA_DATABASE_URL"] = "not a url at all pw-secret"
+    outcome = run("status", "alpha")
+    assert outcome.code == 2
+    assert_one_line_error(outcome.err, "alpha", "ALPHA_DATABASE_URL", "not a valid")
+    assert "pw-secret" not in outcome.output
+
+
+FAILING_REVISION = '''"""breaks halfway"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "a3"
+down_revision = "a2"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("half_done", sa.Column("id", sa.Integer, primary_key=True))
+    op.execute("INSERT INTO no_such_table VALUES (1)")
+
+
+def downgrade() -> None:
+    op.drop_table("half_done")
+'''
+
+
+def test_failed_migration_reports_where_the_database_is(
+    run: Runner, root: Path, db: Database
+) -> None:
+    load_scenario("two_projects", root)
+    run.env["ALPHA_DATABASE_URL"] = db.url_string
+    run.ok("upgrade", "alpha", "a1")
+    (root / "projects" / "alpha" / "versions" / "a3_breaks.py").write_text(FAILING_REVISION)
+
+    outcome = run("upgrade", "alpha")
+    assert outcome.code == 1
+    assert_one_line_error(outcome.err, "alpha", "a2 -> a3", "no_such_table", "database is at")
+    left_at = current(run, "alpha")
+    if db.backend == "mysql":
+        # MySQL commits each DDL statement: a2 stays applied, a3's table stays behind.
+        assert left_at == ["a2"]
+        assert "database is at a2" in outcome.err
+    else:
+        # One transaction for the whole upgrade: back where it started, nothing left over.
+        assert left_at == ["a1"]
+        assert "database is at a1" in outcome.err
+        assert "half_done" not in db.tables()
+        assert "note" not in _columns(db, "orders")
+
+
+def _columns(db: Database, table: str) -> set[str]:
+    import sqlalchemy as sa
+
+    with db.connect() as connection:
+        return {c["name"] for c in sa.inspect(connection).get_columns(table)}
+
+
+def test_debug_shows_a_traceback(run: Runner, root: Path) -> None:
+    load_scenario("two_projects", root)
+    outcome = run("--debug", "upgrade", "alpha", "nosuchrev")
+    assert outcome.code == 2
+    assert "Traceback" in outcome.err
+    assert outcome.err.rstrip().splitlines()[-1].startswith("error: ")
+
+
+def test_exit_codes_through_python_dash_m(run: Runner, root: Path) -> None:
+    load_scenario("two_projects", root)
+    assert run.subprocess("upgrade", "alpha").code == 0
+    assert run.subprocess("upgrade", "nope").code == 2
+    assert run.subprocess("status", "alpha", "--url", "mysql://u:p@127.0.0.1:1/x").code == 3
