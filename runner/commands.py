@@ -8,94 +8,40 @@ whole), and reports where the database stands afterwards.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
 
-from alembic.script import Script
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
-from sqlalchemy.engine import Connection
 
-from runner.database import connect, create_target_engine
+from runner import changelog, locking, migrate, verify
+from runner.checksums import revision_checksum
 from runner.environment import ProjectEnv
-from runner.errors import MigrationFailed, RevisionProblem
+from runner.errors import RevisionProblem
+from runner.migrate import DEFAULT_OPTIONS, WriteOptions
 from runner.results import (
     HistoryResult,
+    LogResult,
     MigrateResult,
     PlanResult,
     ProjectInfo,
-    RevisionInfo,
     StatusResult,
+    VerifyResult,
+)
+from runner.session import (
+    database_missing,
+    describe_revs,
+    open_connection,
+    read_current,
+    read_env,
+    revision_info,
 )
 
 log = logging.getLogger("runner")
 
 
 # --- helpers -----------------------------------------------------------------
-
-
-def revision_info(penv: ProjectEnv, script: Script) -> RevisionInfo:
-    """Describe one revision for output."""
-    down = script.down_revision
-    downs = [] if down is None else [down] if isinstance(down, str) else list(down)
-    path = Path(script.path)
-    try:
-        shown = str(path.resolve().relative_to(penv.project.path.resolve()))
-    except ValueError:
-        shown = str(path)
-    return RevisionInfo(
-        revision=script.revision,
-        down_revisions=downs,
-        message=(script.doc or "").strip(),
-        path=shown,
-        branch_labels=sorted(script.branch_labels),
-        is_head=script.is_head,
-        is_merge=script.is_merge_point,
-    )
-
-
-def describe_revs(revs: Sequence[str]) -> str:
-    """``base`` for an empty tuple, else the ids joined: for messages."""
-    return ", ".join(revs) if revs else "base"
-
-
-@contextmanager
-def open_connection(penv: ProjectEnv) -> Iterator[Connection]:
-    """One connection to the project's target for the duration of a command."""
-    sqlite_path = penv.target.sqlite_path
-    if penv.target.embedded and sqlite_path is not None and not sqlite_path.exists():
-        log.info(
-            "%s: no database URL configured; creating embedded SQLite database %s"
-            " (set %s_DATABASE_URL to use another database)",
-            penv.name,
-            sqlite_path,
-            penv.name.upper().replace("-", "_"),
-        )
-    engine = create_target_engine(penv.project, penv.target)
-    try:
-        connection = connect(penv.project, penv.target, engine)
-        try:
-            yield connection
-        finally:
-            connection.close()
-    finally:
-        engine.dispose()
-
-
-def _database_missing(penv: ProjectEnv) -> bool:
-    """True for an embedded SQLite file not created yet: read commands then see base."""
-    path = penv.target.sqlite_path
-    return path is not None and not path.exists()
-
-
-def read_current(penv: ProjectEnv, connection: Connection) -> tuple[tuple[str, ...], str | None]:
-    """Current revision(s) and version table, read through the project's env.py."""
-    with connection.begin():
-        run = penv.run(lambda _rev, _ctx: [], connection, dont_mutate=True)
-    return run.current, run.version_table
 
 
 def _require_single_head(penv: ProjectEnv, verb: str) -> None:
@@ -105,33 +51,6 @@ def _require_single_head(penv: ProjectEnv, verb: str) -> None:
             f"{penv.name}: {len(heads)} heads ({', '.join(heads)}): {verb} needs one; "
             "merge them (alembic merge) or name a target: 'heads' for all, or one of the ids"
         )
-
-
-def _migrate(penv: ProjectEnv, action: str, steps_fn: Any, **context_kw: Any) -> MigrateResult:
-    """Run env.py with ``steps_fn`` in one transaction and report before/after.
-
-    On failure the transaction is rolled back (a no-op for MySQL's DDL, which
-    commits itself), and the error says where the database now stands.
-    """
-    with open_connection(penv) as connection:
-        try:
-            with connection.begin():
-                run = penv.run(steps_fn, connection, **context_kw)
-        except MigrationFailed as exc:
-            current, _ = read_current(penv, connection)
-            raise MigrationFailed(f"{exc}; database is at {describe_revs(current)}") from exc
-        after, _ = read_current(penv, connection)
-    steps = [
-        revision_info(penv, step.revision) for step in run.planned if hasattr(step, "revision")
-    ]
-    return MigrateResult(
-        project=penv.name,
-        url=penv.target.display,
-        action=action,
-        before=list(run.current),
-        after=list(after),
-        steps=steps,
-    )
 
 
 # --- read commands -----------------------------------------------------------
@@ -165,7 +84,7 @@ def status(penv: ProjectEnv) -> StatusResult:
     """``status``: current revision(s), heads, and what an upgrade to heads would apply."""
     heads_ = list(penv.heads())
     version_table = None
-    if _database_missing(penv):
+    if database_missing(penv):
         current: tuple[str, ...] = ()
     else:
         with open_connection(penv) as connection:
@@ -198,7 +117,7 @@ def plan(penv: ProjectEnv) -> PlanResult:
     Alembic needs ``start:end`` for offline SQL; we read ``start`` from the
     database (read-only) so the reviewer sees exactly what the next upgrade runs.
     """
-    if _database_missing(penv):
+    if database_missing(penv):
         current: tuple[str, ...] = ()
     else:
         with open_connection(penv) as connection:
@@ -234,38 +153,119 @@ def plan(penv: ProjectEnv) -> PlanResult:
 # --- writing commands --------------------------------------------------------
 
 
-def upgrade(penv: ProjectEnv, revision: str = "head") -> MigrateResult:
-    """``upgrade``: apply revisions up to ``revision`` (default: the single head)."""
+def upgrade(
+    penv: ProjectEnv, revision: str = "head", options: WriteOptions = DEFAULT_OPTIONS
+) -> MigrateResult:
+    """``upgrade``: apply revisions up to ``revision`` (default: the single head).
+
+    Refused (exit 4) when ``verify`` finds a problem or a MySQL run failed halfway.
+    """
     if revision == "head":
         _require_single_head(penv, "upgrade to 'head'")
-    return _migrate(
-        penv,
-        "upgrade",
-        lambda rev, _ctx: penv.upgrade_steps(revision, rev),
-        destination_rev=revision,
-    )
+    return migrate.run_write(
+        penv, "upgrade", lambda rev, _ctx: penv.upgrade_steps(revision, rev), options,
+        check=True, destination_rev=revision,
+    )  # fmt: skip
 
 
-def downgrade(penv: ProjectEnv, revision: str) -> MigrateResult:
+def downgrade(
+    penv: ProjectEnv, revision: str, options: WriteOptions = DEFAULT_OPTIONS
+) -> MigrateResult:
     """``downgrade``: revert to ``revision`` (an id, ``-N`` or ``base``)."""
-    return _migrate(
-        penv,
-        "downgrade",
-        lambda rev, _ctx: penv.downgrade_steps(revision, rev),
+    return migrate.run_write(
+        penv, "downgrade", lambda rev, _ctx: penv.downgrade_steps(revision, rev), options,
         destination_rev=revision,
-    )
+    )  # fmt: skip
 
 
-def stamp(penv: ProjectEnv, revisions: Sequence[str], purge: bool = False) -> MigrateResult:
+def stamp(
+    penv: ProjectEnv,
+    revisions: Sequence[str],
+    purge: bool = False,
+    options: WriteOptions = DEFAULT_OPTIONS,
+) -> MigrateResult:
     """``stamp``: set the version table to ``revisions`` without running anything."""
     for rev in revisions:
         if rev not in {"base", "head", "heads"}:
             penv.revision(rev)  # unknown ids fail here, before any connection
     destination = tuple(revisions)
-    return _migrate(
-        penv,
-        "stamp",
-        lambda rev, _ctx: penv.stamp_steps(destination, rev),
-        destination_rev=destination,
-        purge=purge,
-    )
+    return migrate.run_write(
+        penv, "stamp", lambda rev, _ctx: penv.stamp_steps(destination, rev), options,
+        destination_rev=destination, purge=purge,
+    )  # fmt: skip
+
+
+def repair(penv: ProjectEnv, options: WriteOptions = DEFAULT_OPTIONS) -> VerifyResult:
+    """``repair``: after a human decision, re-record checksums and clear a failed state.
+
+    Every applied revision whose recorded checksum differs from its file (or
+    has none) gets a ``repair`` (or ``baseline``) row with the file's current
+    checksum; a failed MySQL run is acknowledged by a ``repair`` row. Returns
+    what ``verify`` says afterwards.
+    """
+    with (
+        open_connection(penv, options.lock_timeout) as connection,
+        locking.hold(connection, penv.name, options.lock_timeout),
+        connection.begin(),
+    ):
+        state = read_env(penv, connection)
+        log_ = migrate.change_log(penv, state.version_table_schema)
+        log_.ensure(connection)
+        entries = log_.entries(connection, newest_first=False)
+        before = verify.check(penv.name, penv.target.display, penv.script, state.current, entries)
+        recorded = verify.recorded_checksums(entries)
+        now = changelog.utcnow()
+        repaired = 0
+        for rev in verify.applied_in_repository(penv.script, state.current):
+            script = penv.revision(rev)
+            assert script.path is not None
+            checksum = revision_checksum(script.path)
+            entry = recorded.get(rev)
+            if entry is not None and entry.checksum == checksum:
+                continue
+            info = revision_info(penv, script)
+            log_.append(connection, log_.entry(
+                revision=rev, down_revisions=info.down_revisions,
+                direction="baseline" if entry is None else "repair",
+                description=info.message, path=info.path, checksum=checksum, started=now,
+            ))  # fmt: skip
+            repaired += 1
+        if repaired == 0 and (not before.ok or (entries and not entries[-1].success)):
+            # Nothing to re-record, but a failed run or a log problem to acknowledge.
+            log_.append(connection, log_.entry(
+                revision=",".join(state.current), down_revisions=[], direction="repair",
+                description="acknowledged by repair", path="", checksum="", started=now,
+            ))  # fmt: skip
+        after = verify.check(
+            penv.name, penv.target.display, penv.script, state.current,
+            log_.entries(connection, newest_first=False),
+        )  # fmt: skip
+    return after
+
+
+def verify_project(penv: ProjectEnv) -> VerifyResult:
+    """``verify``: applied revisions' recorded checksums against the files on disk."""
+    if database_missing(penv):
+        return verify.check(penv.name, penv.target.display, penv.script, (), ())
+    with open_connection(penv) as connection, connection.begin():
+        state = read_env(penv, connection)
+        log_ = migrate.change_log(penv, state.version_table_schema)
+        entries = log_.entries(connection, newest_first=False)
+    return verify.check(penv.name, penv.target.display, penv.script, state.current, entries)
+
+
+def change_history(
+    penv: ProjectEnv,
+    revision: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    limit: int | None = None,
+) -> LogResult:
+    """``log``: the project's change-log rows, newest first, filtered."""
+    if database_missing(penv):
+        return LogResult(penv.name, penv.target.display, [])
+    with open_connection(penv) as connection, connection.begin():
+        state = read_env(penv, connection)
+        log_ = migrate.change_log(penv, state.version_table_schema)
+        entries = log_.entries(connection, revision=revision, since=since, until=until, limit=limit)
+    return LogResult(penv.name, penv.target.display, entries)

@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, NoSuchModuleError
 
 from runner import redact
 from runner.errors import DatabaseUnreachable, DriverMissing
+from runner.locking import DEFAULT_TIMEOUT, SQLITE_BEGIN_KEY
 from runner.projects import Project
 from runner.targets import Target
 
@@ -44,7 +45,9 @@ _DRIVER_PACKAGES = {
 APPLICATION_NAME = "docker-alembic"
 
 
-def create_target_engine(project: Project, target: Target) -> Engine:
+def create_target_engine(
+    project: Project, target: Target, lock_timeout: float = DEFAULT_TIMEOUT
+) -> Engine:
     """An engine for ``target`` with no pooling (one run, one connection)."""
     connect_args: dict[str, Any] = {}
     backend = target.url.get_backend_name()
@@ -53,6 +56,9 @@ def create_target_engine(project: Project, target: Target) -> Engine:
         connect_args["application_name"] = f"{APPLICATION_NAME}:{project.name}"
     if backend in {"postgresql", "mysql", "mariadb"}:
         connect_args["connect_timeout"] = 10
+    if backend == "sqlite":
+        # How long to wait for another writer's lock (SQLite's busy timeout).
+        connect_args["timeout"] = lock_timeout
     try:
         engine = create_engine(target.url, poolclass=pool.NullPool, connect_args=connect_args)
     except NoSuchModuleError as exc:
@@ -80,7 +86,8 @@ def _make_sqlite_transactional(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # runner.locking asks for BEGIN IMMEDIATE: the write lock, taken up front.
+        connection.exec_driver_sql(connection.info.get(SQLITE_BEGIN_KEY, "BEGIN"))
 
 
 def connect(project: Project, target: Target, engine: Engine) -> Connection:

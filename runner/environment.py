@@ -39,6 +39,7 @@ from runner.database import describe_db_error
 from runner.errors import (
     ConfigError,
     DatabaseUnreachable,
+    FailedStep,
     MigrationFailed,
     RevisionFileError,
     RevisionProblem,
@@ -49,6 +50,8 @@ from runner.targets import Target
 
 # fn(current_heads, migration_context) -> steps; Alembic's env.py callback protocol.
 StepsFn = Callable[[Any, MigrationContext], Sequence[Any]]
+# Called after each applied step, inside that step's transaction.
+StepHook = Callable[[MigrationContext, MigrationInfo], None]
 
 
 @dataclass
@@ -57,6 +60,9 @@ class EnvRun:
 
     current: tuple[str, ...] = ()
     version_table: str | None = None
+    version_table_schema: str | None = None
+    # False when env.py opened its own connection (a stock env.py) instead of ours.
+    used_our_connection: bool = True
     reached_fn: bool = False
     planned: list[Any] = field(default_factory=list)
     applied: list[MigrationInfo] = field(default_factory=list)
@@ -71,7 +77,11 @@ class EnvRun:
 
 
 def _observing_environment(
-    config: AlembicConfig, script: ScriptDirectory, outcome: EnvRun, **kw: Any
+    config: AlembicConfig,
+    script: ScriptDirectory,
+    outcome: EnvRun,
+    on_step: StepHook | None,
+    **kw: Any,
 ) -> EnvironmentContext:
     """An EnvironmentContext that also records each applied step in ``outcome``.
 
@@ -84,7 +94,9 @@ def _observing_environment(
     environment = EnvironmentContext(config, script, **kw)
     configure = environment.configure
 
-    def record(*, step: MigrationInfo, **_: Any) -> None:
+    def record(*, ctx: MigrationContext, step: MigrationInfo, **_: Any) -> None:
+        if on_step is not None:
+            on_step(ctx, step)
         outcome.applied.append(step)
 
     def configure_and_observe(*args: Any, **options: Any) -> None:
@@ -190,6 +202,7 @@ class ProjectEnv:
         connection: Connection | None,
         *,
         as_sql: bool = False,
+        on_step: StepHook | None = None,
         **context_kw: Any,
     ) -> EnvRun:
         """Run env.py once with ``fn`` as the migration callback.
@@ -206,6 +219,8 @@ class ProjectEnv:
         def callback(rev: Any, context: MigrationContext) -> Sequence[Any]:
             outcome.reached_fn = True
             outcome.version_table = context.version_table
+            outcome.version_table_schema = context.version_table_schema
+            outcome.used_our_connection = as_sql or context.connection is connection
             if not as_sql:
                 outcome.current = tuple(sorted(context.get_current_heads()))
             try:
@@ -220,7 +235,7 @@ class ProjectEnv:
             with (
                 self._revision_file_errors(include_env=True),
                 _observing_environment(
-                    self.config, script, outcome, fn=callback, as_sql=as_sql, **context_kw
+                    self.config, script, outcome, on_step, fn=callback, as_sql=as_sql, **context_kw
                 ),
             ):
                 script.run_env()
@@ -230,7 +245,9 @@ class ProjectEnv:
             if outcome.reached_fn:
                 failed = outcome.failed_step
                 where = f" in {failed}" if failed is not None else ""
-                raise MigrationFailed(f"{self.name}: failed{where}: {_describe(exc)}") from exc
+                raise MigrationFailed(
+                    f"{self.name}: failed{where}: {_describe(exc)}", _failed_step(failed)
+                ) from exc
             if isinstance(exc, OperationalError):
                 # A stock env.py connects by itself; its connection failures land here.
                 reason = describe_db_error(exc)
@@ -265,6 +282,15 @@ class ProjectEnv:
                 f"{self.name}: {what} {_relative(path, self.project.path)} line {line}"
                 f" does not import: {_describe(exc)}"
             ) from exc
+
+
+def _failed_step(step: Any) -> FailedStep | None:
+    script = getattr(step, "revision", None)
+    if not isinstance(script, Script):
+        return None
+    down = script.down_revision
+    downs = () if down is None else (down,) if isinstance(down, str) else tuple(down)
+    return script.revision, downs, (script.doc or "").strip()
 
 
 def _project_file_location(exc: BaseException, project_dir: Path) -> tuple[Path, int] | None:

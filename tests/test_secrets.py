@@ -60,6 +60,10 @@ def test_password_with_percent_signs_survives_and_is_never_shown(
         run.ok("plan", "alpha", "--json"),
     ]
     assert "orders" in db.tables()  # the password really reached the server
+    with db.connect() as connection:  # nor is it in the change log
+        rows = connection.exec_driver_sql("SELECT * FROM alembic_changelog_alpha").all()
+    assert rows
+    _assert_no_secret(repr(rows))
     status = json.loads(outputs[2].out)["projects"][0]
     assert "***" in status["url"]
     for outcome in outputs:

@@ -1,0 +1,141 @@
+"""Change log + lock overhead: `runner upgrade` against bare `alembic upgrade head`.
+
+Same 100-revision project, same database kind, fresh database per repetition,
+both run as a new process (what a CI stage does), timed alternately in one run.
+Appends the figures to benchmarks/RESULTS.md.
+
+    python benchmarks/bench_upgrade.py [--revisions 100] [--repeat 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from runner import projects
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "RESULTS.md"
+
+REVISION = '''"""step {n}"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "r{n:04d}"
+down_revision = {down}
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("t{n:04d}", sa.Column("id", sa.Integer, primary_key=True),
+                    sa.Column("v", sa.String(20)))
+    op.execute("INSERT INTO t{n:04d} (id, v) VALUES (1, 'x')")
+
+
+def downgrade() -> None:
+    op.drop_table("t{n:04d}")
+'''
+
+
+def make_project(root: Path, count: int) -> None:
+    (root / "projects").mkdir(parents=True)
+    project = projects.create(root, "bench")
+    for n in range(1, count + 1):
+        down = "None" if n == 1 else f'"r{n - 1:04d}"'
+        path = project.path / "versions" / f"r{n:04d}_step.py"
+        path.write_text(REVISION.format(n=n, down=down))
+
+
+def fresh_url(kind: str, root: Path) -> tuple[str, object]:
+    """A URL to an empty database and a callable that drops it."""
+    if kind == "sqlite":
+        path = root / "var" / f"{uuid.uuid4().hex}.sqlite"
+        path.parent.mkdir(exist_ok=True)
+        return f"sqlite:///{path}", lambda: path.unlink(missing_ok=True)
+    admin = sa.make_url(os.environ["RUNNER_TEST_POSTGRES_URL"])
+    name = f"dalembic_bench_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+
+    def drop() -> None:
+        with engine.connect() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
+        engine.dispose()
+
+    return admin.set(database=name).render_as_string(hide_password=False), drop
+
+
+def timed(command: list[str], root: Path, url: str) -> float:
+    env = {**os.environ, "BENCH_DATABASE_URL": url, "RUNNER_ROOT": str(root)}
+    started = time.perf_counter()
+    subprocess.run(command, cwd=root, env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def measure(kind: str, root: Path, repeat: int) -> dict[str, list[float]]:
+    ini = str(root / "projects" / "bench" / "alembic.ini")
+    commands = {
+        "alembic": [sys.executable, "-m", "alembic", "-c", ini, "upgrade", "head"],
+        "runner": [sys.executable, "-m", "runner", "upgrade", "bench"],
+    }
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(repeat):
+        for name, command in commands.items():  # alternate, so drift hits both
+            url, drop = fresh_url(kind, root)
+            try:
+                times[name].append(timed(command, root, url))
+            finally:
+                drop()  # type: ignore[operator]
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--revisions", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    kinds = ["sqlite"] + (["postgresql"] if os.environ.get("RUNNER_TEST_POSTGRES_URL") else [])
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        make_project(root, args.revisions)
+        for kind in kinds:
+            times = measure(kind, root, args.repeat)
+            alembic, runner = (statistics.median(times[k]) for k in ("alembic", "runner"))
+            rows.append(f"| {kind} | {args.revisions} | {alembic:.3f} | {runner:.3f} |"
+                        f" {runner / alembic:.2f} |")  # fmt: skip
+            print(rows[-1], flush=True)
+        shutil.rmtree(root / "var", ignore_errors=True)
+    section = "\n".join([
+        f"\n## upgrade: change log + lock vs bare alembic ({dt.date.today()})\n",
+        f"Command: `python benchmarks/bench_upgrade.py --revisions {args.revisions}"
+        f" --repeat {args.repeat}` (run by `nox -s bench`). Machine: {os.cpu_count()} cores,"
+        f" Python {platform.python_version()}. Each figure is the median wall time of"
+        f" {args.repeat} runs of a new process upgrading a fresh database from base to head;"
+        " `runner` also takes the lock, verifies checksums and writes one change-log row per"
+        " revision in the same transaction.\n",
+        "| database | revisions | alembic upgrade head (s) | runner upgrade (s) | ratio |",
+        "|---|---|---|---|---|",
+        *rows,
+    ])  # fmt: skip
+    with RESULTS.open("a", encoding="utf-8") as results:
+        results.write(section + "\n")
+
+
+if __name__ == "__main__":
+    main()

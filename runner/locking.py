@@ -1,0 +1,171 @@
+"""One writer per (project, database): session-scoped database locks.
+
+* PostgreSQL: ``pg_try_advisory_lock`` on a key derived from the project name,
+  polled until the timeout; while waiting we name the holder from
+  ``pg_stat_activity`` (the runner sets ``application_name``).
+* MySQL/MariaDB: ``GET_LOCK``; the holder's connection is found through
+  ``IS_USED_LOCK`` and the process list.
+* SQLite: the database's own write lock, taken by ``BEGIN IMMEDIATE`` at the
+  start of the command's transaction (the busy timeout is the lock timeout).
+
+All three die with the connection, so a killed run never leaves a stale lock
+behind (the failure mode of lock *rows*).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
+
+from runner.errors import LockTimeout
+
+log = logging.getLogger("runner")
+
+DEFAULT_TIMEOUT = 60.0
+_POLL = 0.25
+SQLITE_BEGIN_KEY = "runner_sqlite_begin"
+
+
+def lock_name(project: str, database: str | None) -> str:
+    """A GET_LOCK name: at most 64 characters, unique per database and project."""
+    name = f"docker-alembic:{database or ''}:{project}"
+    if len(name) > 64:
+        name = "docker-alembic:" + hashlib.sha256(name.encode()).hexdigest()[:48]
+    return name
+
+
+def advisory_key(project: str) -> int:
+    """A signed 64-bit PostgreSQL advisory lock key for the project."""
+    digest = hashlib.sha256(f"docker-alembic:{project}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@contextmanager
+def hold(connection: Connection, project: str, timeout: float) -> Iterator[None]:
+    """Hold the project's lock on ``connection`` for the duration of the block."""
+    backend = connection.dialect.name
+    if backend == "postgresql":
+        with _postgresql(connection, project, timeout):
+            yield
+    elif backend in {"mysql", "mariadb"}:
+        with _mysql(connection, project, timeout):
+            yield
+    elif backend == "sqlite":
+        # The write lock is the transaction: BEGIN IMMEDIATE instead of BEGIN.
+        connection.info[SQLITE_BEGIN_KEY] = "BEGIN IMMEDIATE"
+        try:
+            yield
+        except OperationalError as exc:
+            if "database is locked" not in str(exc):
+                raise
+            raise LockTimeout(
+                f"{project}: could not take the SQLite write lock within {timeout:.0f}s; another"
+                " process is writing to this database (raise --lock-timeout or wait)"
+            ) from exc
+        finally:
+            connection.info.pop(SQLITE_BEGIN_KEY, None)
+    else:
+        log.warning("%s: no lock for %s databases; make sure runs do not overlap", project, backend)
+        yield
+
+
+def _autocommit(connection: Connection, sql: str, **params: object) -> object:
+    """Run a lock statement outside any transaction we will later roll back."""
+    value = connection.execute(text(sql), params).scalar()
+    connection.commit()
+    return value
+
+
+@contextmanager
+def _postgresql(connection: Connection, project: str, timeout: float) -> Iterator[None]:
+    key = advisory_key(project)
+    deadline = time.monotonic() + timeout
+    announced = False
+    while not _autocommit(connection, "SELECT pg_try_advisory_lock(:k)", k=key):
+        if not announced:
+            log.info(
+                "%s: waiting up to %.0fs for the lock held by %s",
+                project,
+                timeout,
+                _postgresql_holder(connection, key),
+            )
+            announced = True
+        if time.monotonic() >= deadline:
+            raise LockTimeout(
+                f"{project}: could not take the migration lock within {timeout:.0f}s; held by"
+                f" {_postgresql_holder(connection, key)} (raise --lock-timeout or wait)"
+            )
+        time.sleep(_POLL)
+    try:
+        yield
+    finally:
+        if connection.in_transaction():
+            connection.rollback()
+        _autocommit(connection, "SELECT pg_advisory_unlock(:k)", k=key)
+
+
+def _postgresql_holder(connection: Connection, key: int) -> str:
+    row = connection.execute(
+        text(
+            "SELECT a.pid, a.application_name, a.usename, a.client_addr, a.backend_start"
+            " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted"
+            # A bigint key is stored as two unsigned 32-bit halves (objsubid = 1).
+            " AND l.objsubid = 1"
+            " AND l.classid::bigint = ((CAST(:k AS bigint) >> 32) & 4294967295)"
+            " AND l.objid::bigint = (CAST(:k AS bigint) & 4294967295)"
+            " LIMIT 1"
+        ),
+        {"k": key},
+    ).first()
+    connection.commit()
+    if row is None:
+        return "another session"
+    pid, app, user, addr, started = row
+    where = addr or "local socket"
+    return f"pid {pid} ({app or '?'}, user {user}, from {where}, since {started:%H:%M:%S})"
+
+
+@contextmanager
+def _mysql(connection: Connection, project: str, timeout: float) -> Iterator[None]:
+    name = lock_name(project, connection.engine.url.database)
+    if not _autocommit(connection, "SELECT GET_LOCK(:n, 0)", n=name):
+        log.info(
+            "%s: waiting up to %.0fs for the lock held by %s",
+            project,
+            timeout,
+            _mysql_holder(connection, name),
+        )
+        if not _autocommit(connection, "SELECT GET_LOCK(:n, :t)", n=name, t=int(max(timeout, 1))):
+            raise LockTimeout(
+                f"{project}: could not take the migration lock within {timeout:.0f}s; held by"
+                f" {_mysql_holder(connection, name)} (raise --lock-timeout or wait)"
+            )
+    try:
+        yield
+    finally:
+        if connection.in_transaction():
+            connection.rollback()
+        _autocommit(connection, "SELECT RELEASE_LOCK(:n)", n=name)
+
+
+def _mysql_holder(connection: Connection, name: str) -> str:
+    holder = _autocommit(connection, "SELECT IS_USED_LOCK(:n)", n=name)
+    if holder is None:
+        return "another session"
+    row = connection.execute(
+        text("SELECT user, host, time FROM information_schema.processlist WHERE id = :i"),
+        {"i": holder},
+    ).first()
+    connection.commit()
+    if row is None:
+        return f"connection {holder}"
+    user, host, seconds = row
+    return f"connection {holder} (user {user}, from {host}, for {seconds}s)"

@@ -1,0 +1,223 @@
+"""The write path: every upgrade, downgrade, stamp and repair goes through here.
+
+One visible sequence of steps (:func:`run_write`):
+
+1. connect, take the project's lock (:mod:`runner.locking`);
+2. in a first transaction: read where the database is, create the change-log
+   table if needed, and run the safety checks (failed state, ``verify``);
+3. in a second transaction (or one per revision): run env.py, writing one
+   change-log row per applied step inside that step's transaction;
+4. on failure: roll back, record a failure row on its own, say where the
+   database now is; release the lock (the connection closing releases it too).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from alembic.runtime.migration import MigrationContext, MigrationInfo
+from sqlalchemy.engine import Connection
+
+from runner import __version__, changelog, locking, provenance, verify
+from runner.changelog import ChangeLog, LogEntry
+from runner.checksums import revision_checksum
+from runner.environment import EnvRun, ProjectEnv, StepsFn
+from runner.errors import MigrationFailed, Refused
+from runner.results import MigrateResult, VerifyResult
+from runner.session import describe_revs, open_connection, read_env, revision_info
+
+log = logging.getLogger("runner")
+
+# DDL on these commits itself: a failed run may leave a half-applied revision.
+NON_TRANSACTIONAL = {"mysql", "mariadb"}
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """Knobs of a writing command."""
+
+    lock_timeout: float = locking.DEFAULT_TIMEOUT
+    per_revision: bool = False  # one transaction per revision instead of one for the run
+    plan_digest: str = ""  # set by `apply`: which reviewed plan this run executes
+
+
+DEFAULT_OPTIONS = WriteOptions()
+
+
+def change_log(penv: ProjectEnv, schema: str | None) -> ChangeLog:
+    """The project's change log, stamped with who is running and from where."""
+    return ChangeLog.for_project(
+        penv.name,
+        schema,
+        provenance.read(os.environ, penv.project.path.parent.parent),
+        db_user=penv.target.url.username or "",
+        runner_version=__version__,
+    )
+
+
+class _Recorder:
+    """on_version_apply hook: change-log rows for each applied step.
+
+    Rows for steps run on our connection in one transaction are buffered and
+    written in one statement before that transaction commits (the same
+    transaction, fewer round trips); otherwise (a stock env.py's own
+    connection, or a transaction per revision) each step's rows go in with it.
+    """
+
+    def __init__(
+        self,
+        penv: ProjectEnv,
+        log_: ChangeLog,
+        options: WriteOptions,
+        connection: Connection,
+        buffered: bool,
+    ) -> None:
+        self.penv, self.log, self.options = penv, log_, options
+        self.connection, self.buffered = connection, buffered
+        self.pending: list[LogEntry] = []
+        self.last = changelog.utcnow()
+
+    def __call__(self, ctx: MigrationContext, step: MigrationInfo) -> None:
+        started, self.last = self.last, changelog.utcnow()
+        entries = step_entries(self.penv, self.log, step, started, self.options.plan_digest)
+        if self.buffered and ctx.connection is self.connection:
+            self.pending.extend(entries)
+        else:
+            assert ctx.connection is not None
+            self.log.append(ctx.connection, *entries)
+
+    def flush(self) -> None:
+        self.log.append(self.connection, *self.pending)
+        self.pending.clear()
+
+
+def step_entries(
+    penv: ProjectEnv, log_: ChangeLog, step: MigrationInfo, started: Any, plan_digest: str
+) -> list[LogEntry]:
+    """Change-log rows for one Alembic step (a stamp may move several revisions)."""
+    if step.is_stamp:
+        direction = "stamp" if step.is_upgrade else "stamp-down"
+        revisions = step.up_revision_ids if step.is_upgrade else step.down_revision_ids
+        revisions = revisions or step.up_revision_ids
+    else:
+        direction = "upgrade" if step.is_upgrade else "downgrade"
+        revisions = step.up_revision_ids
+    entries = []
+    for rev in revisions:
+        script = penv.script.get_revision(rev)
+        if script is None or script.path is None:
+            continue
+        info = revision_info(penv, script)
+        entries.append(log_.entry(
+            revision=rev, down_revisions=list(step.down_revision_ids), direction=direction,
+            description=info.message, path=info.path, checksum=revision_checksum(script.path),
+            started=started, plan_digest=plan_digest,
+        ))  # fmt: skip
+    return entries
+
+
+def safety_checks(
+    penv: ProjectEnv, connection: Connection, log_: ChangeLog, current: Sequence[str]
+) -> VerifyResult:
+    """Refuse to upgrade over a failed MySQL run or a repository that no longer matches."""
+    entries = log_.entries(connection, newest_first=False)
+    if connection.dialect.name in NON_TRANSACTIONAL and entries and not entries[-1].success:
+        failed = entries[-1]
+        raise Refused(
+            f"{penv.name}: the last run failed in {failed.direction} {failed.revision}"
+            f" at {failed.finished_at:%Y-%m-%d %H:%M} UTC ({failed.error[:200]}); this database"
+            " cannot roll DDL back, so check it by hand, then run: runner repair"
+            f" {penv.name}"
+        )
+    result = verify.check(penv.name, penv.target.display, penv.script, current, entries)
+    if not result.ok:
+        first = result.problems[0]
+        more = f" (and {len(result.problems) - 1} more)" if len(result.problems) > 1 else ""
+        where = f" {first.revision}" if first.revision else ""
+        raise Refused(
+            f"{penv.name}: verify failed:{where} {first.message}{more}; see: runner verify"
+            f" {penv.name}; after review: runner repair {penv.name}"
+        )
+    return result
+
+
+def run_write(
+    penv: ProjectEnv,
+    action: str,
+    steps_fn: StepsFn,
+    options: WriteOptions,
+    check: bool = False,
+    **context_kw: Any,
+) -> MigrateResult:
+    """Run a writing command under the lock, with checks and change-log rows."""
+    with (
+        open_connection(penv, options.lock_timeout) as connection,
+        locking.hold(connection, penv.name, options.lock_timeout),
+    ):
+        with connection.begin():
+            before = read_env(penv, connection)
+            log_ = change_log(penv, before.version_table_schema)
+            log_.ensure(connection)
+            if check:
+                safety_checks(penv, connection, log_, before.current)
+        if connection.dialect.name == "sqlite" and not before.used_our_connection:
+            # A stock env.py writes through its own connection: our BEGIN IMMEDIATE
+            # would lock it out. SQLite then runs unlocked (documented).
+            connection.info.pop(locking.SQLITE_BEGIN_KEY, None)
+        run = _run_steps(penv, connection, log_, steps_fn, options, action, **context_kw)
+        after = read_env(penv, connection)
+        if connection.in_transaction():
+            connection.commit()
+    return MigrateResult(
+        project=penv.name,
+        url=penv.target.display,
+        action=action,
+        before=list(before.current),
+        after=list(after.current),
+        steps=[revision_info(penv, s.revision) for s in run.planned if hasattr(s, "revision")],
+    )
+
+
+def _run_steps(
+    penv: ProjectEnv,
+    connection: Connection,
+    log_: ChangeLog,
+    steps_fn: StepsFn,
+    options: WriteOptions,
+    action: str,
+    **context_kw: Any,
+) -> EnvRun:
+    started = changelog.utcnow()
+    # MySQL commits DDL by itself; committing the version row and log row right
+    # after each step keeps them true to the schema even if the run is killed.
+    per_revision = options.per_revision or connection.dialect.name in NON_TRANSACTIONAL
+    hook = _Recorder(penv, log_, options, connection, buffered=not per_revision)
+    try:
+        if per_revision:
+            penv.config.attributes["transaction_per_migration"] = True
+            try:
+                return penv.run(steps_fn, connection, on_step=hook, **context_kw)
+            finally:
+                penv.config.attributes.pop("transaction_per_migration", None)
+        with connection.begin():
+            run = penv.run(steps_fn, connection, on_step=hook, **context_kw)
+            hook.flush()
+            return run
+    except MigrationFailed as exc:
+        if connection.in_transaction():
+            connection.rollback()
+        log_.forget()
+        failed = exc.failed_step
+        with connection.begin():
+            current = read_env(penv, connection).current
+            revision, downs, description = failed or ("", (), "")
+            log_.append(connection, log_.entry(
+                revision=revision, down_revisions=list(downs), direction=action,
+                description=description, path="", checksum="", started=started,
+                success=False, error=str(exc), plan_digest=options.plan_digest,
+            ))  # fmt: skip
+        raise MigrationFailed(f"{exc}; database is at {describe_revs(current)}") from exc

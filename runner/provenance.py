@@ -1,0 +1,83 @@
+"""Who is running, from which commit and CI job: the "who" columns of the change log.
+
+Read once per process from the environment that GitLab CI and Jenkins set
+(and ``git`` for a laptop run). Nothing here may carry a secret: only
+identifiers and URLs of jobs, never a variable's full environment.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Provenance:
+    os_user: str
+    ci_identity: str | None
+    ci_job_url: str | None
+    git_commit: str | None
+
+
+def _first(environ: Mapping[str, str], *names: str) -> str | None:
+    for name in names:
+        value = environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def read(environ: Mapping[str, str], repo: Path) -> Provenance:
+    """Provenance from CI variables, falling back to the OS user and ``git rev-parse``."""
+    try:
+        os_user = getpass.getuser()
+    except (KeyError, OSError):  # a container uid with no passwd entry
+        os_user = str(os.getuid())
+    ci_identity = None
+    if environ.get("GITLAB_CI"):
+        who = _first(environ, "GITLAB_USER_LOGIN", "GITLAB_USER_EMAIL")
+        pipeline = _first(environ, "CI_PIPELINE_ID")
+        ci_identity = f"gitlab:{who or '?'} pipeline {pipeline or '?'}"
+    elif environ.get("JENKINS_URL"):
+        who = _first(environ, "BUILD_USER_ID", "CHANGE_AUTHOR")
+        job = _first(environ, "JOB_NAME")
+        build = _first(environ, "BUILD_NUMBER")
+        ci_identity = f"jenkins:{who or '?'} {job or '?'}#{build or '?'}"
+    elif environ.get("CI"):
+        ci_identity = "ci"
+    return Provenance(
+        os_user=os_user,
+        ci_identity=ci_identity,
+        ci_job_url=_first(environ, "CI_JOB_URL", "BUILD_URL"),
+        git_commit=_first(environ, "CI_COMMIT_SHA", "GIT_COMMIT") or _git_head(repo),
+    )
+
+
+@cache
+def _git_head(repo: Path) -> str | None:
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    commit = proc.stdout.strip()
+    if proc.returncode != 0 or not commit:
+        return None
+    dirty = subprocess.run(
+        ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        timeout=5,
+        check=False,
+    ).stdout.strip()
+    return commit + ("-dirty" if dirty else "")
