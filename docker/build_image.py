@@ -28,6 +28,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TAG = "docker-alembic:dev"
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
+BUILD_STAGE_LABEL = "org.docker-alembic.stage=build"
 DRIVERS = ("psycopg[binary]", "pymysql")
 
 
@@ -116,6 +117,29 @@ def docker_build_command(args: argparse.Namespace, wheel_dir: Path) -> list[str]
     return [*command, "."]
 
 
+def image_id(docker: str, tag: str) -> str | None:
+    result = subprocess.run(
+        [docker, "image", "inspect", "--format", "{{.Id}}", tag],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def drop_replaced_image(docker: str, old_id: str | None, tag: str) -> None:
+    """Remove the image TAG pointed to before, now untagged; quietly keep it if in use."""
+    if old_id is None or old_id == image_id(docker, tag):
+        return
+    subprocess.run([docker, "image", "rm", old_id], capture_output=True, check=False)
+
+
+def prune_build_stage(docker: str, root: Path) -> None:
+    """Drop the untagged build-stage images the legacy builder leaves behind."""
+    label = f"label={BUILD_STAGE_LABEL}"
+    run([docker, "image", "prune", "--force", "--filter", label], root)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     root: Path = args.root.resolve()
@@ -130,7 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not any(wheel_dir.glob("*.whl")):
             print(f"build_image: no wheels in {wheel_dir}", file=sys.stderr)
             return 2
+        old_id = image_id(args.docker, args.tag)
         run(docker_build_command(args, wheel_dir), root)
+        prune_build_stage(args.docker, root)
+        drop_replaced_image(args.docker, old_id, args.tag)
     except FileNotFoundError as exc:
         print(f"build_image: command not found: {exc.filename}", file=sys.stderr)
         return 2

@@ -31,6 +31,12 @@ elapsed() { printf '%.1fs' "$(( $(date +%s%N) - START_NS ))e-9"; }
 
 engine_answers() { docker info >/dev/null 2>&1; }
 
+# Without pgrep (procps), assume dockerd is alive and rely on the timeout.
+dockerd_running() {
+    command -v pgrep >/dev/null 2>&1 || return 0
+    pgrep -x dockerd >/dev/null 2>&1
+}
+
 need_root() {
     [[ "$(id -u)" == 0 ]] || die "$1 needs root (run as root or with sudo)"
 }
@@ -49,7 +55,7 @@ install_packages() {
 }
 
 start_dockerd() {
-    if pgrep -x dockerd >/dev/null 2>&1; then
+    if command -v pgrep >/dev/null 2>&1 && pgrep -x dockerd >/dev/null 2>&1; then
         log "dockerd is running but not answering yet; waiting for it"
         return 0
     fi
@@ -62,6 +68,10 @@ start_dockerd() {
 wait_for_engine() {
     local deadline=$((SECONDS + WAIT_SECONDS))
     until engine_answers; do
+        if ! dockerd_running; then
+            tail -n 20 "$DOCKERD_LOG" >&2 2>/dev/null || true
+            die "dockerd exited while starting (see $DOCKERD_LOG)"
+        fi
         if ((SECONDS >= deadline)); then
             tail -n 20 "$DOCKERD_LOG" >&2 2>/dev/null || true
             die "no Docker engine answered within ${WAIT_SECONDS}s (see $DOCKERD_LOG)"

@@ -87,7 +87,8 @@ def _engine_problem() -> str | None:
     except subprocess.TimeoutExpired:
         return "`docker info` did not answer within 30s"
     if result.returncode != 0:
-        return f"`docker info` failed: {result.stderr.strip().splitlines()[-1:]}"
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"`docker info` failed: {last}"
     return None
 
 
@@ -106,17 +107,15 @@ def image(engine: None) -> str:
     """Build the image once for this module, with docker/build_image.py."""
     tag = os.environ.get("RUNNER_TEST_IMAGE_TAG") or DEFAULT_TAG
     base = os.environ.get("RUNNER_TEST_BASE_IMAGE") or DEFAULT_BASE_IMAGE
+    # --network none: proves the build needs no network at all.
+    command = [sys.executable, str(BUILD_SCRIPT), "--tag", tag, "--base-image", base]
+    command += ["--network", "none"]
     lock_path = REPO_ROOT / "build" / ".image-build.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("w") as lock:  # one build at a time: they share build/wheels
         fcntl.flock(lock, fcntl.LOCK_EX)
         result = subprocess.run(
-            [sys.executable, str(BUILD_SCRIPT), "--tag", tag, "--base-image", base],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
+            command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900, check=False
         )
     if result.returncode != 0:
         pytest.fail(
@@ -348,3 +347,29 @@ def test_seed_quickstart_on_postgres(image: str, workdir: Workdir, postgres_url:
         assert secret not in result.stdout + result.stderr
     assert secret not in _docker("history", "--no-trunc", image).stdout
     assert secret not in _docker("image", "inspect", image).stdout
+
+
+def test_repo_example_project_read_only_mount(image: str, tmp_path: Path) -> None:
+    """The issue's `docker run --rm -v "$PWD/projects:/app/projects" IMAGE upgrade example`.
+
+    With the image's own user and projects mounted read-only: upgrade and
+    downgrade write nothing into projects/ (no __pycache__ either).
+    """
+    source = REPO_ROOT / "projects" / "example"
+    if not (source / "alembic.ini").is_file():
+        pytest.skip("the repository has no projects/example")
+    projects = tmp_path / "projects"
+    shutil.copytree(source, projects / "example")
+    mount = ["-v", f"{projects}:/app/projects:ro"]
+    base = ["run", "--rm", "--network", "none", *mount, image]
+    _docker(*base, "upgrade", "example")
+    # Both steps in one container, so the SQLite file in /app/var survives between them.
+    script = (
+        "runner upgrade example && runner status example --json && runner downgrade example base"
+    )
+    result = _docker(
+        "run", "--rm", "--network", "none", *mount, "--entrypoint", "sh", image, "-c", script
+    )
+    status = json.loads(result.stdout[result.stdout.index("{") : result.stdout.rindex("}") + 1])
+    assert status["projects"][0]["up_to_date"] is True
+    assert not list(projects.rglob("__pycache__"))
