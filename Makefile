@@ -12,7 +12,7 @@ NOX    := $(BIN)/nox
 STAMP  := $(VENV)/.installed
 
 # Targets that act on one project stop early, with one line, when PROJECT is missing.
-PROJECT_GOALS := new revision upgrade downgrade plan history heads stamp
+PROJECT_GOALS := new revision upgrade downgrade plan history heads stamp log verify repair lint-revisions
 ifneq ($(filter $(PROJECT_GOALS),$(MAKECMDGOALS)),)
 ifeq ($(strip $(PROJECT)$(ALL)),)
 $(error PROJECT is not set: run e.g. 'make $(firstword $(filter $(PROJECT_GOALS),$(MAKECMDGOALS))) PROJECT=example' (projects are the folders under projects/))
@@ -35,7 +35,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-.PHONY: help bootstrap list new revision upgrade downgrade status plan history heads stamp test lint image clean
+.PHONY: help bootstrap list new revision upgrade downgrade status plan history heads stamp log verify repair lint-revisions test lint image bench clean
 
 help: ## Show this help
 	@echo "usage: make <target> [PROJECT=name] [REV=revision] [MSG=message] [SQL=1] [ALL=1] [JSON=1]"
@@ -74,11 +74,29 @@ heads: $(STAMP) ## Head revision(s) of PROJECT
 stamp: $(STAMP) ## Record REV as current without running it: PROJECT=x REV=...
 	$(RUNNER) stamp $(PROJECT) $(REV)
 
+log: $(STAMP) ## Change log of PROJECT: every step run, newest first
+	$(RUNNER) log $(PROJECT) $(if $(JSON),--json)
+
+verify: $(STAMP) ## Check applied revisions of PROJECT against their checksums (ALL=1: every project)
+	$(RUNNER) verify $(if $(ALL),--all,$(PROJECT)) $(if $(JSON),--json)
+
+repair: $(STAMP) ## After review: re-record checksums of PROJECT, clear a failed state (logged)
+	$(RUNNER) repair $(PROJECT)
+
+lint-revisions: $(STAMP) ## Review checks, offline: PROJECT=x or ALL=1 [JSON=1] [JUNIT=file] [DIALECT=postgresql]
+	$(RUNNER) lint $(if $(ALL),--all,$(PROJECT)) $(if $(JSON),--json) $(if $(JUNIT),--junit $(JUNIT)) $(if $(DIALECT),--dialect $(DIALECT))
+
 test: $(STAMP) ## Run the whole test suite (nox -s tests); ARGS="..." passes pytest options
 	$(NOX) -s tests -- $(ARGS)
 
 lint: $(STAMP) ## ruff and mypy --strict (nox -s lint)
 	$(NOX) -s lint
+
+image: $(STAMP) ## Build the Docker image (nox -s image); ARGS="--tag docker-alembic:1.0"
+	$(NOX) -s image -- $(ARGS)
+
+bench: $(STAMP) ## Benchmarks against bare alembic and pytest-alembic (nox -s bench)
+	$(NOX) -s bench
 
 clean: ## Remove .venv, .nox and var/ (local SQLite databases!)
 	rm -rf $(VENV) .nox var build

@@ -30,11 +30,12 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff (lint + format check) and mypy --strict."""
+    """ruff (lint + format check), mypy --strict and hadolint on the Dockerfile."""
     _install(session, "[dev]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    session.run("hadolint", "docker/Dockerfile")
 
 
 @nox.session
@@ -52,3 +53,26 @@ def upgrade(session: nox.Session, project: str) -> None:
     """Upgrade a project to head: nox -s "upgrade(NAME)"; nox -s upgrade does each in turn."""
     _install(session)
     session.run("python", "-m", "runner", "upgrade", project, *session.posargs)
+
+
+@nox.session
+def verify(session: nox.Session) -> None:
+    """Round-trip a project on a throw-away database: nox -s verify -- NAME [--db ...]."""
+    if not session.posargs:
+        session.error("name a project (or --all): nox -s verify -- NAME [--db postgresql]")
+    _install(session)
+    session.run("python", "-m", "runner", "test", *session.posargs)
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Run every benchmarks/bench_*.py (slow; figures go to benchmarks/RESULTS.md)."""
+    _install(session, "[dev]")
+    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+        session.run("python", str(script), *session.posargs)
+
+
+@nox.session(default=False)
+def image(session: nox.Session) -> None:
+    """Build wheels and the Docker image: nox -s image -- [--tag T] [--base-image B]."""
+    session.run("python", "docker/build_image.py", *session.posargs, external=True)

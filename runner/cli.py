@@ -7,6 +7,7 @@ the error's code; a traceback is shown only with ``--debug``.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import sys
@@ -18,9 +19,22 @@ from typing import Any
 
 import click
 
-from runner import __version__, authoring, commands, projects, redact, report, targets
+from runner import (
+    __version__,
+    authoring,
+    commands,
+    locking,
+    projects,
+    redact,
+    report,
+    roundtrip,
+    scratch,
+    targets,
+)
 from runner.environment import ProjectEnv
-from runner.errors import EXIT_INTERRUPTED, EXIT_USAGE, ConfigError, RunnerError
+from runner.errors import EXIT_INTERRUPTED, EXIT_USAGE, ConfigError, Refused, RunnerError
+from runner.migrate import WriteOptions
+from runner.results import VerifyResult
 
 log = logging.getLogger("runner")
 
@@ -59,6 +73,23 @@ url_option = click.option(
     help="Database URL for this run (overrides <NAME>_DATABASE_URL and alembic.ini).",
 )
 all_option = click.option("--all", "all_", is_flag=True, help="Every project under projects/.")
+
+
+def write_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--lock-timeout and --transaction-per-revision, shared by every writing verb."""
+    command = click.option(
+        "--lock-timeout", type=click.FloatRange(min=0), default=locking.DEFAULT_TIMEOUT,
+        show_default=True, envvar="RUNNER_LOCK_TIMEOUT", metavar="SECONDS",
+        help="How long to wait for another run's lock (env RUNNER_LOCK_TIMEOUT).",
+    )(command)  # fmt: skip
+    return click.option(
+        "--transaction-per-revision", is_flag=True,
+        help="Commit after each revision instead of once for the whole run.",
+    )(command)  # fmt: skip
+
+
+def _options(lock_timeout: float, transaction_per_revision: bool) -> WriteOptions:
+    return WriteOptions(lock_timeout=lock_timeout, per_revision=transaction_per_revision)
 
 
 def _emit(command: str, results: Sequence[Any], as_json: bool) -> None:
@@ -139,18 +170,27 @@ def revision(
 @click.argument("rev", required=False, default="head")
 @all_option
 @url_option
+@write_options
 @json_option
 @pass_settings
 def upgrade(
-    settings: Settings, name: str | None, rev: str, all_: bool, url: str | None, as_json: bool
+    settings: Settings,
+    name: str | None,
+    rev: str,
+    all_: bool,
+    url: str | None,
+    as_json: bool,
+    lock_timeout: float,
+    transaction_per_revision: bool,
 ) -> None:
-    """Apply revisions of NAME up to REV (default: head)."""
+    """Apply revisions of NAME up to REV (default: head), after verify passes."""
     if all_ and rev != "head":
         raise ConfigError("upgrade --all takes no revision: every project goes to its head")
+    options = _options(lock_timeout, transaction_per_revision)
     _run_each(
         "upgrade",
         settings.envs(name, all_, url, "upgrade"),
-        lambda e: commands.upgrade(e, rev),
+        lambda e: commands.upgrade(e, rev, options),
         as_json,
     )
 
@@ -160,11 +200,21 @@ def upgrade(
 @click.argument("name")
 @click.argument("rev")
 @url_option
+@write_options
 @json_option
 @pass_settings
-def downgrade(settings: Settings, name: str, rev: str, url: str | None, as_json: bool) -> None:
+def downgrade(
+    settings: Settings,
+    name: str,
+    rev: str,
+    url: str | None,
+    as_json: bool,
+    lock_timeout: float,
+    transaction_per_revision: bool,
+) -> None:
     """Revert NAME to REV: a revision id, -1 (one step) or base."""
-    _emit("downgrade", [commands.downgrade(settings.env(name, url), rev)], as_json)
+    options = _options(lock_timeout, transaction_per_revision)
+    _emit("downgrade", [commands.downgrade(settings.env(name, url), rev, options)], as_json)
 
 
 @cli.command()
@@ -200,6 +250,7 @@ def heads(settings: Settings, name: str, as_json: bool) -> None:
 @click.argument("revs", nargs=-1, required=True)
 @click.option("--purge", is_flag=True, help="Empty the version table first.")
 @url_option
+@write_options
 @json_option
 @pass_settings
 def stamp(
@@ -209,9 +260,78 @@ def stamp(
     purge: bool,
     url: str | None,
     as_json: bool,
+    lock_timeout: float,
+    transaction_per_revision: bool,
 ) -> None:
     """Record REV(S) as current for NAME without running any migration."""
-    _emit("stamp", [commands.stamp(settings.env(name, url), revs, purge=purge)], as_json)
+    options = _options(lock_timeout, transaction_per_revision)
+    result = commands.stamp(settings.env(name, url), revs, purge=purge, options=options)
+    _emit("stamp", [result], as_json)
+
+
+@cli.command()
+@click.argument("name", required=False)
+@all_option
+@url_option
+@json_option
+@pass_settings
+def verify(
+    settings: Settings, name: str | None, all_: bool, url: str | None, as_json: bool
+) -> None:
+    """Check applied revisions against their recorded checksums (exit 4 on a problem)."""
+    results: list[VerifyResult] = []
+
+    def check(penv: ProjectEnv) -> VerifyResult:
+        results.append(commands.verify_project(penv))
+        return results[-1]
+
+    _run_each("verify", settings.envs(name, all_, url, "verify"), check, as_json)
+    bad = [r.project for r in results if not r.ok]
+    if bad:
+        raise Refused(f"verify found problems in {', '.join(bad)}")
+
+
+@cli.command()
+@click.argument("name")
+@url_option
+@write_options
+@json_option
+@pass_settings
+def repair(
+    settings: Settings,
+    name: str,
+    url: str | None,
+    as_json: bool,
+    lock_timeout: float,
+    transaction_per_revision: bool,
+) -> None:
+    """Re-record checksums of NAME's applied revisions and clear a failed state (logged)."""
+    options = _options(lock_timeout, transaction_per_revision)
+    _emit("repair", [commands.repair(settings.env(name, url), options)], as_json)
+
+
+@cli.command("log")
+@click.argument("name")
+@click.option("--revision", default=None, help="Only rows whose revision contains this.")
+@click.option("--since", type=click.DateTime(), default=None, help="From this UTC time.")
+@click.option("--until", type=click.DateTime(), default=None, help="Up to this UTC time.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N rows.")
+@url_option
+@json_option
+@pass_settings
+def log_(
+    settings: Settings,
+    name: str,
+    revision: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    limit: int | None,
+    url: str | None,
+    as_json: bool,
+) -> None:
+    """The change log of NAME: every step run, newest first."""
+    result = commands.change_history(settings.env(name, url), revision, since, until, limit)
+    _emit("log", [result], as_json)
 
 
 @cli.command()
@@ -223,6 +343,97 @@ def stamp(
 def plan(settings: Settings, name: str | None, all_: bool, url: str | None, as_json: bool) -> None:
     """SQL the next upgrade of NAME would run, from the database's current revision."""
     _run_each("plan", settings.envs(name, all_, url, "plan"), commands.plan, as_json)
+
+
+@cli.command("test")
+@click.argument("name", required=False)
+@all_option
+@click.option(
+    "--db",
+    "backend",
+    type=click.Choice(scratch.BACKENDS),
+    default="sqlite",
+    show_default=True,
+    help="Kind of throw-away database to test on.",
+)
+@click.option(
+    "--server-url",
+    metavar="URL",
+    default=None,
+    help="Admin URL of the server to create the throw-away database on"
+    " (default: RUNNER_TEST_POSTGRES_URL / RUNNER_TEST_MYSQL_URL, else testcontainers).",
+)
+@click.option(
+    "--junit",
+    "junit_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write JUnit XML (one testsuite per project, one testcase per revision).",
+)
+@json_option
+@pass_settings
+def test_(
+    settings: Settings,
+    name: str | None,
+    all_: bool,
+    backend: str,
+    server_url: str | None,
+    junit_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Round-trip every revision of NAME on a throw-away database: up, down, compare, up."""
+    # "sqlite://" only stands in for the project's own URL, which a test never uses
+    # (and must not fail on): each project is re-pointed at its throw-away database.
+    envs = settings.envs(name, all_, "sqlite://", "test")
+    # One line per revision replaces Alembic's "Running upgrade ..." chatter (3 per revision).
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+    results = roundtrip.run_tests(envs, backend, server_url)
+    if junit_file is not None:
+        junit_file.parent.mkdir(parents=True, exist_ok=True)
+        junit_file.write_text(roundtrip.junit_xml(results) + "\n", encoding="utf-8")
+    _emit("test", results, as_json)
+    failed = [r.project for r in results if not r.passed]
+    if failed:
+        raise roundtrip.RoundTripFailed(f"round trip failed for {', '.join(failed)}")
+
+
+@cli.command("lint")
+@click.argument("name", required=False)
+@all_option
+@url_option
+@click.option(
+    "--dialect",
+    type=click.Choice(["postgresql", "mysql", "sqlite"]),
+    default=None,
+    help="Render and parse SQL for this dialect instead of the URL's (never connects).",
+)
+@click.option(
+    "--junit",
+    "junit_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write JUnit XML (one testsuite per project, one testcase per revision).",
+)
+@json_option
+@pass_settings
+def lint_(
+    settings: Settings,
+    name: str | None,
+    all_: bool,
+    url: str | None,
+    dialect: str | None,
+    junit_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Check NAME's history and upgrade SQL for risky changes (offline, no database)."""
+    from runner import lint  # here, not at the top: this block is lint's only CLI hook
+
+    results = [lint.lint(e, dialect) for e in settings.envs(name, all_, url, "lint")]
+    if junit_file is not None:
+        junit_file.parent.mkdir(parents=True, exist_ok=True)
+        lint.write_junit(results, junit_file)
+    _emit("lint", results, as_json)
+    lint.raise_if_failed(results)
 
 
 def _run_each(

@@ -9,9 +9,10 @@ where each result is the command's dataclass from :mod:`runner.results`.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, is_dataclass
 from typing import Any
 
 from runner import redact
@@ -19,11 +20,15 @@ from runner.results import (
     SCHEMA_VERSION,
     CreatedFiles,
     HistoryResult,
+    LintResult,
+    LogResult,
     MigrateResult,
     PlanResult,
     ProjectInfo,
     RevisionInfo,
+    RoundTripResult,
     StatusResult,
+    VerifyResult,
 )
 
 
@@ -34,7 +39,15 @@ def to_json(command: str, results: Sequence[Any]) -> str:
         "command": command,
         "projects": [asdict(result) for result in results],
     }
-    return redact.scrub(json.dumps(document, indent=2, sort_keys=False))
+    return redact.scrub(json.dumps(document, indent=2, default=_json_default))
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, dt.datetime):
+        return value.isoformat() + "Z"  # stored as naive UTC
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def _revs(revs: Sequence[str]) -> str:
@@ -48,50 +61,146 @@ def _revision_line(info: RevisionInfo) -> str:
     return f"{_revs(info.down_revisions)} -> {info.revision}{suffix}  {info.message}"
 
 
+def _log_line(entry: Any) -> str:
+    outcome = "ok" if entry.success else f"FAILED: {entry.error}"
+    who = entry.ci_identity or entry.os_user
+    commit = entry.git_commit[:12] if entry.git_commit else "-"
+    return (
+        f"{entry.finished_at:%Y-%m-%d %H:%M:%S}  {entry.direction:<10} {entry.revision:<14}"
+        f" {entry.duration_ms:>6}ms  {who} @{commit}  {entry.description}  {outcome}"
+    )
+
+
+def _project_text(result: ProjectInfo) -> str:
+    return (
+        f"{result.project}: {result.revisions} revision(s), head {_revs(result.heads)}\n"
+        f"  database  {result.url}  ({result.url_source})"
+    )
+
+
+def _status_text(result: StatusResult) -> str:
+    pending = f"{len(result.pending)}"
+    if result.pending:
+        pending += f" ({', '.join(result.pending)})"
+    state = "up to date" if result.up_to_date else "NOT up to date"
+    lines = [
+        f"{result.project}: {state}",
+        f"  database  {result.url}  ({result.url_source})",
+        f"  current   {_revs(result.current)}",
+        f"  heads     {_revs(result.heads)}",
+        f"  pending   {pending}",
+    ]
+    if result.problem:
+        lines.append(f"  problem   {result.problem}")
+    return "\n".join(lines)
+
+
+def _migrate_text(result: MigrateResult) -> str:
+    if result.before == result.after and not result.steps:
+        return f"{result.project}: nothing to do, database at {_revs(result.after)}"
+    lines = [f"{result.project}: {result.action} {_revs(result.before)} -> {_revs(result.after)}"]
+    lines += [f"  {_revision_line(step)}" for step in result.steps]
+    return "\n".join(lines)
+
+
+def _plan_text(result: PlanResult) -> str:
+    header = (
+        f"-- {result.project}: {len(result.revisions)} pending revision(s) on {result.url}"
+        f" ({result.dialect}), {_revs(result.before)} -> {_revs(result.after)}"
+    )
+    if not result.revisions:
+        return header + "\n-- nothing to apply"
+    lines = [header] + [f"--   {_revision_line(r)}" for r in result.revisions]
+    return "\n".join(lines) + "\n" + result.sql.rstrip()
+
+
+def _history_text(result: HistoryResult) -> str:
+    if not result.revisions:
+        return f"{result.project}: no revisions yet"
+    return "\n".join(_revision_line(r) for r in result.revisions)
+
+
+def _verify_text(result: VerifyResult) -> str:
+    state = "ok" if result.ok else "FAILED"
+    lines = [f"{result.project}: verify {state}, {result.checked} applied revision(s) checked"]
+    lines += [f"  problem  {p.kind} {p.revision} {p.path}: {p.message}" for p in result.problems]
+    lines += [f"  warning  {w.kind} {w.revision} {w.path}: {w.message}" for w in result.warnings]
+    return "\n".join(lines)
+
+
+def _log_text(result: LogResult) -> str:
+    if not result.entries:
+        return f"{result.project}: the change log is empty"
+    return "\n".join(_log_line(e) for e in result.entries)
+
+
+def _created_text(result: CreatedFiles) -> str:
+    what = f"revision {result.revision}" if result.revision else f"project {result.project}"
+    return "\n".join([f"created {what}:"] + [f"  {f}" for f in result.files])
+
+
 def text(result: Any) -> str:
     """Human-readable rendering of one result."""
-    if isinstance(result, ProjectInfo):
-        return (
-            f"{result.project}: {result.revisions} revision(s), head {_revs(result.heads)}\n"
-            f"  database  {result.url}  ({result.url_source})"
+    renderer = _RENDERERS.get(type(result))
+    if renderer is None:
+        raise TypeError(f"no text rendering for {type(result).__name__}")
+    return renderer(result)
+
+
+def _roundtrip_text(result: RoundTripResult) -> str:
+    """``test``: a verdict line, then one line per revision (failures with their diff)."""
+    failed = [c for c in result.cases if c.status == "failed"]
+    verdict = "FAILED" if failed else "ok"
+    lines = [
+        f"{result.project}: round trip on {result.dialect}, {len(result.cases)} revision(s):"
+        f" {verdict} ({result.seconds:.2f}s)"
+    ]
+    for case in result.cases:
+        where = f"{_revs(case.down_revisions)} -> {case.revision}  {case.message}".rstrip()
+        if case.status == "passed":
+            lines.append(f"  ok       {where}")
+        elif case.status == "skipped":
+            lines.append(f"  skipped  {where}  ({case.error})")
+        else:
+            lines.append(f"  FAILED   {where}")
+            lines.append(f"           at {case.step}: {case.error}")
+            if len(case.diff) > 1:  # a single difference is already in the error
+                lines += [f"             {line}" for line in case.diff]
+    return "\n".join(lines)
+
+
+def _lint_text(result: LintResult) -> str:
+    """``lint``: one line per finding (``project revision severity rule message``), then a total."""
+    lines = []
+    for item in result.findings:
+        accepted = f" [accepted: {item.reason}]" if item.accepted else ""
+        lines.append(
+            f"{result.project} {item.revision or '-'} {item.severity} {item.rule}"
+            f" {item.message}{accepted}"
         )
-    if isinstance(result, StatusResult):
-        pending = f"{len(result.pending)}"
-        if result.pending:
-            pending += f" ({', '.join(result.pending)})"
-        state = "up to date" if result.up_to_date else "NOT up to date"
-        lines = [
-            f"{result.project}: {state}",
-            f"  database  {result.url}  ({result.url_source})",
-            f"  current   {_revs(result.current)}",
-            f"  heads     {_revs(result.heads)}",
-            f"  pending   {pending}",
-        ]
-        if result.problem:
-            lines.append(f"  problem   {result.problem}")
-        return "\n".join(lines)
-    if isinstance(result, MigrateResult):
-        if result.before == result.after and not result.steps:
-            return f"{result.project}: nothing to do, database at {_revs(result.after)}"
-        lines = [
-            f"{result.project}: {result.action} {_revs(result.before)} -> {_revs(result.after)}"
-        ]
-        lines += [f"  {_revision_line(step)}" for step in result.steps]
-        return "\n".join(lines)
-    if isinstance(result, PlanResult):
-        header = (
-            f"-- {result.project}: {len(result.revisions)} pending revision(s) on {result.url}"
-            f" ({result.dialect}), {_revs(result.before)} -> {_revs(result.after)}"
-        )
-        if not result.revisions:
-            return header + "\n-- nothing to apply"
-        lines = [header] + [f"--   {_revision_line(r)}" for r in result.revisions]
-        return "\n".join(lines) + "\n" + result.sql.rstrip()
-    if isinstance(result, HistoryResult):
-        if not result.revisions:
-            return f"{result.project}: no revisions yet"
-        return "\n".join(_revision_line(r) for r in result.revisions)
-    if isinstance(result, CreatedFiles):
-        what = f"revision {result.revision}" if result.revision else f"project {result.project}"
-        return "\n".join([f"created {what}:"] + [f"  {f}" for f in result.files])
-    raise TypeError(f"no text rendering for {type(result).__name__}")
+    counts = {
+        severity: sum(1 for f in result.findings if f.severity == severity and not f.accepted)
+        for severity in ("error", "warning", "info")
+    }
+    accepted_count = sum(1 for f in result.findings if f.accepted)
+    verdict = "ok" if result.ok else "FAILED"
+    lines.append(
+        f"{result.project}: lint {verdict} ({result.dialect}, {len(result.revisions)} revision(s)):"
+        f" {counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info,"
+        f" {accepted_count} accepted"
+    )
+    return "\n".join(lines)
+
+
+_RENDERERS: dict[type, Callable[[Any], str]] = {
+    LintResult: _lint_text,
+    ProjectInfo: _project_text,
+    StatusResult: _status_text,
+    MigrateResult: _migrate_text,
+    PlanResult: _plan_text,
+    HistoryResult: _history_text,
+    VerifyResult: _verify_text,
+    LogResult: _log_text,
+    CreatedFiles: _created_text,
+    RoundTripResult: _roundtrip_text,
+}

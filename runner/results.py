@@ -9,6 +9,7 @@ without bumping it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 SCHEMA_VERSION = 1
 
@@ -93,3 +94,92 @@ class CreatedFiles:
     project: str
     files: list[str]
     revision: str | None = None
+
+
+@dataclass(frozen=True)
+class LintFinding:
+    """``lint``: one finding; ``accepted`` when a marker in the revision file says why."""
+
+    rule: str
+    severity: str
+    message: str
+    revision: str | None = None
+    path: str | None = None
+    statement: str | None = None
+    accepted: bool = False
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class LintResult:
+    """``lint``: a project's findings; ``ok`` when no unaccepted error remains."""
+
+    project: str
+    dialect: str
+    revisions: list[str]
+    findings: list[LintFinding]
+    errors: int
+    ok: bool
+
+
+@dataclass(frozen=True)
+class RoundTripCase:
+    """``test``: one revision's round trip (upgrade, downgrade, compare, re-upgrade, compare).
+
+    ``status`` is ``passed``, ``failed`` or ``skipped`` (not run because an earlier
+    revision failed). ``step`` names the failing step: ``upgrade``, ``downgrade``,
+    ``schema-after-downgrade`` or ``re-upgrade``; ``diff`` lists schema differences.
+    """
+
+    revision: str
+    down_revisions: list[str]
+    message: str
+    status: str
+    step: str | None = None
+    error: str | None = None
+    diff: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class RoundTripResult:
+    """``test``: a project's round trip on a throw-away database, one case per revision."""
+
+    project: str
+    url: str
+    dialect: str
+    passed: bool
+    cases: list[RoundTripCase]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class VerifyProblem:
+    """One finding of ``verify``."""
+
+    kind: str
+    revision: str
+    path: str
+    message: str
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """``verify``: applied revisions checked against the repository and the log chain."""
+
+    project: str
+    url: str
+    current: list[str]
+    ok: bool
+    problems: list[VerifyProblem]
+    warnings: list[VerifyProblem]
+    checked: int
+
+
+@dataclass(frozen=True)
+class LogResult:
+    """``log``: change-log rows, newest first (see runner.changelog.LogEntry)."""
+
+    project: str
+    url: str
+    entries: list[Any]

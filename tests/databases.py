@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +20,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
-ENV_VARS = {"postgresql": "RUNNER_TEST_POSTGRES_URL", "mysql": "RUNNER_TEST_MYSQL_URL"}
+from runner import scratch
+
+ENV_VARS = scratch.ENV_VARS
 
 
 @dataclass(frozen=True)
@@ -51,16 +52,6 @@ class Database:
     def scalar_rows(self, sql: str) -> list[tuple[object, ...]]:
         with self.connect() as connection:
             return [tuple(row) for row in connection.exec_driver_sql(sql)]
-
-
-def _docker_answers() -> bool:
-    try:
-        import docker
-
-        docker.from_env(timeout=3).ping()  # type: ignore[attr-defined]
-    except Exception:
-        return False
-    return True
 
 
 class ServerPool:
@@ -96,29 +87,21 @@ class ServerPool:
                 self._why[backend] = message
                 return None
             return url
-        if _docker_answers():
+        if scratch.docker_answers():
             return self._start_container(backend)
         self._why[backend] = f"no {backend} server: set {variable} or start a Docker engine"
         return None
 
     def _start_container(self, backend: str) -> URL | None:
         try:
-            if backend == "postgresql":
-                from testcontainers.community.postgres import PostgresContainer
-
-                container: Any = PostgresContainer("postgres:16", driver="psycopg")
-            else:
-                from testcontainers.community.mysql import MySqlContainer
-
-                container = MySqlContainer("mariadb:11", dialect="pymysql")
-            container.start()
+            container, url = scratch.start_container(backend)
         except Exception as exc:  # no image and no registry, for example
             self._why[backend] = (
                 f"Docker answered but no {backend} container could start: {type(exc).__name__}"
             )
             return None
         self._containers.append(container)
-        return make_url(container.get_connection_url())
+        return url
 
     def close(self) -> None:
         for container in self._containers:
@@ -133,19 +116,5 @@ class ServerPool:
             sqlite3.connect(path).close()
             yield Database("sqlite", URL.create("sqlite", database=str(path)))
             return
-        admin = self.admin_url(backend)
-        name = f"dalembic_{uuid.uuid4().hex[:12]}"
-        engine = sa.create_engine(admin, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
-        try:
-            with engine.connect() as connection:
-                connection.exec_driver_sql(f"CREATE DATABASE {name}")
-            try:
-                yield Database(backend, admin.set(database=name))
-            finally:
-                drop = f"DROP DATABASE IF EXISTS {name}"
-                if backend == "postgresql":
-                    drop += " WITH (FORCE)"
-                with engine.connect() as connection:
-                    connection.exec_driver_sql(drop)
-        finally:
-            engine.dispose()
+        with scratch.fresh_database(self.admin_url(backend)) as url:
+            yield Database(backend, url)

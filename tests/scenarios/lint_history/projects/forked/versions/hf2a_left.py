@@ -1,0 +1,17 @@
+"""left"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "hf2a"
+down_revision = "hf1"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("f2a", sa.Column("id", sa.Integer, primary_key=True))
+
+
+def downgrade() -> None:
+    op.drop_table("f2a")

@@ -1,0 +1,2 @@
+-- downgrade of revision hn2
+-- write the statements here

@@ -1,0 +1,2 @@
+-- upgrade of revision hn2
+CREATE TABLE prices (id INTEGER PRIMARY KEY);

@@ -1,0 +1,17 @@
+"""first file claiming ht2"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "ht2"
+down_revision = "ht1"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("t2", sa.Column("id", sa.Integer, primary_key=True))
+
+
+def downgrade() -> None:
+    op.drop_table("t2")
