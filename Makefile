@@ -23,6 +23,11 @@ ifeq ($(strip $(REV)),)
 $(error REV is not set: run e.g. 'make $(firstword $(filter downgrade stamp,$(MAKECMDGOALS))) PROJECT=$(PROJECT) REV=-1' (a revision id, -1 or base))
 endif
 endif
+ifneq ($(filter apply,$(MAKECMDGOALS)),)
+ifeq ($(strip $(PLAN)),)
+$(error PLAN is not set: run e.g. 'make apply PLAN=plan.json' (made by: make plan PROJECT=x OUT=plan.json))
+endif
+endif
 ifneq ($(filter revision,$(MAKECMDGOALS)),)
 ifeq ($(strip $(MSG)),)
 $(error MSG is not set: run e.g. 'make revision PROJECT=$(PROJECT) MSG="add invoice index"')
@@ -35,7 +40,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-.PHONY: help bootstrap list new revision upgrade downgrade status plan history heads stamp log verify repair lint-revisions test lint image bench clean
+.PHONY: help bootstrap list new revision upgrade downgrade status plan history heads stamp apply log verify repair lint-revisions test lint image bench clean
 
 help: ## Show this help
 	@echo "usage: make <target> [PROJECT=name] [REV=revision] [MSG=message] [SQL=1] [ALL=1] [JSON=1]"
@@ -62,8 +67,11 @@ downgrade: $(STAMP) ## Revert: PROJECT=x REV=-1|<id>|base
 status: $(STAMP) ## Current revision, heads, pending: [PROJECT=x] (all projects without it)
 	$(RUNNER) status $(PROJECT) $(if $(JSON),--json)
 
-plan: $(STAMP) ## SQL the next upgrade would run: PROJECT=x, or ALL=1
-	$(RUNNER) plan $(if $(ALL),--all,$(PROJECT)) $(if $(JSON),--json)
+plan: $(STAMP) ## SQL the next upgrade would run: PROJECT=x or ALL=1 [FORMAT=markdown] [OUT=plan.json]
+	$(RUNNER) plan $(if $(ALL),--all,$(PROJECT)) $(if $(JSON),--json) $(if $(FORMAT),--format $(FORMAT)) $(if $(OUT),--out $(OUT))
+
+apply: $(STAMP) ## Run a saved plan exactly, or refuse: PLAN=plan.json
+	$(RUNNER) apply $(PLAN)
 
 history: $(STAMP) ## Revisions of PROJECT, newest first
 	$(RUNNER) history $(PROJECT) $(if $(JSON),--json)

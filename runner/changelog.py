@@ -149,8 +149,11 @@ class ChangeLog:
         success: bool = True,
         error: str = "",
         plan_digest: str = "",
+        duration_ms: int | None = None,
     ) -> LogEntry:
         finished = utcnow()
+        if duration_ms is None:  # timestamps are whole seconds: callers pass a clock reading
+            duration_ms = int((finished - started).total_seconds() * 1000)
         return LogEntry(
             id=None, project=self.project, revision=revision,
             down_revisions=",".join(down_revisions), direction=direction,
@@ -161,7 +164,7 @@ class ChangeLog:
             git_commit=(self.provenance.git_commit or "")[:80],
             runner_version=self.runner_version[:32], plan_digest=plan_digest,
             started_at=started, finished_at=finished,
-            duration_ms=max(0, int((finished - started).total_seconds() * 1000)),
+            duration_ms=max(0, duration_ms),
             success=success, error=error[:ERROR_LIMIT],
         )  # fmt: skip
 

@@ -24,7 +24,9 @@ from runner import (
     authoring,
     commands,
     locking,
+    planfile,
     projects,
+    provenance,
     redact,
     report,
     roundtrip,
@@ -339,10 +341,57 @@ def log_(
 @all_option
 @url_option
 @json_option
+@click.option(
+    "--format", "format_", type=click.Choice(["text", "json", "markdown"]), default="text",
+    show_default=True, help="markdown: a merge-request comment (--json is --format json).",
+)  # fmt: skip
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Also save the plan to this file, for: runner apply FILE.",
+)  # fmt: skip
 @pass_settings
-def plan(settings: Settings, name: str | None, all_: bool, url: str | None, as_json: bool) -> None:
-    """SQL the next upgrade of NAME would run, from the database's current revision."""
-    _run_each("plan", settings.envs(name, all_, url, "plan"), commands.plan, as_json)
+def plan(
+    settings: Settings,
+    name: str | None,
+    all_: bool,
+    url: str | None,
+    as_json: bool,
+    format_: str,
+    out: Path | None,
+) -> None:
+    """SQL the next upgrade of NAME would run, from the database's current revision,
+    with the lint findings of the pending revisions."""
+    results = [commands.plan(penv) for penv in settings.envs(name, all_, url, "plan")]
+    if out is not None:
+        planfile.write(out, [planfile.PlannedTarget.from_result(r, r.checksums) for r in results],
+                       provenance.read(os.environ, settings.root).git_commit)  # fmt: skip
+        log.info("plan saved to %s (apply it with: runner apply %s)", out, out)
+    if format_ == "markdown":
+        click.echo(report.plan_markdown(results))
+    else:
+        _emit("plan", results, as_json or format_ == "json")
+
+
+@cli.command()
+@click.argument("planfile_", metavar="PLANFILE", type=click.Path(dir_okay=False, path_type=Path))
+@url_option
+@write_options
+@json_option
+@pass_settings
+def apply(
+    settings: Settings,
+    planfile_: Path,
+    url: str | None,
+    as_json: bool,
+    lock_timeout: float,
+    transaction_per_revision: bool,
+) -> None:
+    """Apply a saved plan exactly: refuse (exit 4) if a revision, the heads, the SQL or
+    the database moved since it was made."""
+    options = _options(lock_timeout, transaction_per_revision)
+    planned = {t.project: t for t in planfile.read(planfile_)}
+    envs = [settings.env(project, url) for project in planned]
+    _run_each("apply", envs, lambda e: commands.apply_plan(e, planned[e.name], options), as_json)
 
 
 @cli.command("test")

@@ -11,15 +11,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 
-from runner import changelog, locking, migrate, verify
+from runner import changelog, locking, migrate, planfile, verify
 from runner.checksums import revision_checksum
 from runner.environment import ProjectEnv
-from runner.errors import RevisionProblem
+from runner.errors import Refused, RevisionProblem
 from runner.migrate import DEFAULT_OPTIONS, WriteOptions
+from runner.planfile import PlannedTarget
 from runner.results import (
     HistoryResult,
     LogResult,
@@ -111,17 +113,12 @@ def status(penv: ProjectEnv) -> StatusResult:
     )
 
 
-def plan(penv: ProjectEnv) -> PlanResult:
-    """``plan``: offline SQL from the database's current revision(s) to the heads.
+def pending_sql(penv: ProjectEnv, current: tuple[str, ...]) -> tuple[list[Any], str]:
+    """Steps from ``current`` to the heads, and their SQL rendered offline.
 
-    Alembic needs ``start:end`` for offline SQL; we read ``start`` from the
-    database (read-only) so the reviewer sees exactly what the next upgrade runs.
+    Alembic needs ``start:end`` for offline SQL; callers read ``start`` from the
+    database, so the SQL is what the next upgrade of *that* database runs.
     """
-    if database_missing(penv):
-        current: tuple[str, ...] = ()
-    else:
-        with open_connection(penv) as connection:
-            current, _ = read_current(penv, connection)
     try:
         steps = list(penv.upgrade_steps("heads", current))
     except (RevisionError, CommandError) as exc:
@@ -129,25 +126,91 @@ def plan(penv: ProjectEnv) -> PlanResult:
             f"{penv.name}: database revision {describe_revs(current)} is not reachable"
             f" in this repository: {' '.join(str(exc).split())}"
         ) from exc
-    sql = ""
-    if steps:
-        run = penv.run(
-            lambda rev, _ctx: penv.upgrade_steps("heads", rev),
-            None,
-            as_sql=True,
-            starting_rev=current or None,
-            destination_rev="heads",
-        )
-        sql = run.sql
+    if not steps:
+        return [], ""
+    run = penv.run(
+        lambda rev, _ctx: penv.upgrade_steps("heads", rev),
+        None,
+        as_sql=True,
+        starting_rev=current or None,
+        destination_rev="heads",
+    )
+    return steps, run.sql
+
+
+def plan(penv: ProjectEnv, with_lint: bool = True) -> PlanResult:
+    """``plan``: offline SQL from the database's current revision(s) to the heads,
+    with the lint findings (and accepted ones, with their reasons) of those revisions."""
+    if database_missing(penv):
+        current: tuple[str, ...] = ()
+    else:
+        with open_connection(penv) as connection:
+            current, _ = read_current(penv, connection)
+    steps, sql = pending_sql(penv, current)
+    revisions = [revision_info(penv, step.revision) for step in steps]
+    pending = {r.revision for r in revisions}
+    findings = []
+    if with_lint and steps:
+        from runner.lint import lint  # sqlglot is heavy: only plans with work import it
+
+        findings = [f for f in lint(penv).findings if f.revision in pending or f.revision is None]
     return PlanResult(
         project=penv.name,
         url=penv.target.display,
         dialect=penv.target.url.get_backend_name(),
         before=list(current),
         after=list(penv.heads()) if steps else list(current),
-        revisions=[revision_info(penv, step.revision) for step in steps],
+        revisions=revisions,
         sql=sql,
+        findings=findings,
+        checksums={step.revision.revision: revision_checksum(step.revision.path) for step in steps},
     )
+
+
+def apply_plan(
+    penv: ProjectEnv, planned: PlannedTarget, options: WriteOptions = DEFAULT_OPTIONS
+) -> MigrateResult:
+    """``apply``: run a saved plan, refusing (exit 4) when anything moved since it was made.
+
+    Checked before the lock: the target URL, every planned revision's checksum,
+    the repository's heads (no new revision slipped in) and the rendered SQL.
+    Checked under the lock: the database is still at the plan's start.
+    """
+    name = penv.name
+    if penv.target.display != planned.url:
+        raise Refused(f"{name}: the plan was made for {planned.url}, this run targets"
+                      f" {penv.target.display}")  # fmt: skip
+    for rev, checksum in planned.checksums.items():
+        try:
+            script = penv.revision(rev)
+        except RevisionProblem as exc:
+            raise Refused(f"{name}: revision {rev} of the plan is no longer in the repository"
+                          ) from exc  # fmt: skip
+        assert script.path is not None
+        if revision_checksum(script.path) != checksum:
+            raise Refused(f"{name}: revision {rev} ({revision_info(penv, script).path}) changed"
+                          " since the plan was made; make a new plan")  # fmt: skip
+    heads = sorted(penv.heads())
+    if heads != sorted(planned.end) and planned.checksums:
+        raise Refused(f"{name}: the repository now ends at {describe_revs(heads)}, the plan at"
+                      f" {describe_revs(planned.end)}: new revisions since the plan; make a new"
+                      " plan")  # fmt: skip
+    _, sql = pending_sql(penv, tuple(planned.start))
+    if planfile.sql_digest(sql) != planned.sql_digest:
+        raise Refused(f"{name}: the SQL rendered now differs from the plan's (env.py or a"
+                      " dependency changed); make a new plan")  # fmt: skip
+
+    def still_at_start(current: Sequence[str]) -> None:
+        if sorted(current) != sorted(planned.start):
+            raise Refused(f"{name}: the database moved since the plan: it is at"
+                          f" {describe_revs(current)}, the plan starts at"
+                          f" {describe_revs(planned.start)}; make a new plan")  # fmt: skip
+
+    digest_options = WriteOptions(options.lock_timeout, options.per_revision, planned.digest)
+    return migrate.run_write(
+        penv, "upgrade", lambda rev, _ctx: penv.upgrade_steps("heads", rev), digest_options,
+        check=True, precheck=still_at_start, destination_rev="heads",
+    )  # fmt: skip
 
 
 # --- writing commands --------------------------------------------------------

@@ -19,6 +19,7 @@ import configparser
 import io
 import logging
 import traceback
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -157,10 +158,19 @@ class ProjectEnv:
                     raise ConfigError(
                         f"{self.name}: {_one_line(exc)} (check {self.project.ini_path})"
                     ) from exc
-                try:
-                    script.revision_map.heads  # noqa: B018 - import every revision file now
-                except (RevisionError, CommandError) as exc:
-                    raise RevisionProblem(f"{self.name}: {_one_line(exc)}") from exc
+                # Alembic only *warns* about a dangling down_revision (then fails with a
+                # bare KeyError) and about two files with one id (then keeps the last):
+                # both are broken histories, so they stop the run with a clear message.
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    try:
+                        script.revision_map.heads  # noqa: B018 - import every revision file now
+                    except (RevisionError, CommandError, KeyError) as exc:
+                        detail = _history_warning(caught) or _one_line(exc)
+                        raise RevisionProblem(f"{self.name}: {detail}") from exc
+                detail = _history_warning(caught)
+                if detail:
+                    raise RevisionProblem(f"{self.name}: {detail}")
             self._script = script
         return self._script
 
@@ -231,6 +241,9 @@ class ProjectEnv:
             return steps
 
         script = self.script
+        # Offline renders (plan, lint, apply's re-check) are not runs: keep them quiet.
+        progress = logging.getLogger("alembic.runtime.migration")
+        was_disabled, progress.disabled = progress.disabled, as_sql
         try:
             with (
                 self._revision_file_errors(include_env=True),
@@ -262,6 +275,7 @@ class ProjectEnv:
             # A stock env.py calls logging.config.fileConfig, which disables every
             # logger it does not name, ours included.
             logging.getLogger("runner").disabled = False
+            progress.disabled = was_disabled
         outcome.sql = buffer.getvalue()
         return outcome
 
@@ -282,6 +296,18 @@ class ProjectEnv:
                 f"{self.name}: {what} {_relative(path, self.project.path)} line {line}"
                 f" does not import: {_describe(exc)}"
             ) from exc
+
+
+def _history_warning(caught: list[warnings.WarningMessage]) -> str | None:
+    """Alembic's warnings about a broken revision graph, as one message."""
+    messages = [
+        " ".join(str(w.message).split())
+        for w in caught
+        if "is not present" in str(w.message) or "is present more than once" in str(w.message)
+    ]
+    if not messages:
+        return None
+    return "broken history: " + "; ".join(messages) + " (see: runner lint)"
 
 
 def _failed_step(step: Any) -> FailedStep | None:

@@ -40,7 +40,7 @@ DIALECT_URLS = {
 HISTORY_CASE = "history"
 # Findings about the history itself: when one of these is present, Alembic's own
 # refusal to build the map says nothing new.
-_EXPLAINS_BROKEN_MAP = {"unknown-down-revision", "unreadable-revision"}
+_EXPLAINS_BROKEN_MAP = {"unknown-down-revision", "unreadable-revision", "duplicate-revision"}
 _NOT_ACCEPTABLE = {"bad-marker", "unused-accept"}
 
 

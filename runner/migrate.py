@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,10 +81,16 @@ class _Recorder:
         self.connection, self.buffered = connection, buffered
         self.pending: list[LogEntry] = []
         self.last = changelog.utcnow()
+        self.last_clock = time.perf_counter()
 
     def __call__(self, ctx: MigrationContext, step: MigrationInfo) -> None:
+        # Steps run back to back: each one started when the previous one finished.
         started, self.last = self.last, changelog.utcnow()
-        entries = step_entries(self.penv, self.log, step, started, self.options.plan_digest)
+        clock, self.last_clock = self.last_clock, time.perf_counter()
+        duration_ms = int((self.last_clock - clock) * 1000)
+        entries = step_entries(
+            self.penv, self.log, step, started, self.options.plan_digest, duration_ms
+        )
         if self.buffered and ctx.connection is self.connection:
             self.pending.extend(entries)
         else:
@@ -96,7 +103,12 @@ class _Recorder:
 
 
 def step_entries(
-    penv: ProjectEnv, log_: ChangeLog, step: MigrationInfo, started: Any, plan_digest: str
+    penv: ProjectEnv,
+    log_: ChangeLog,
+    step: MigrationInfo,
+    started: Any,
+    plan_digest: str,
+    duration_ms: int | None = None,
 ) -> list[LogEntry]:
     """Change-log rows for one Alembic step (a stamp may move several revisions)."""
     if step.is_stamp:
@@ -115,7 +127,7 @@ def step_entries(
         entries.append(log_.entry(
             revision=rev, down_revisions=list(step.down_revision_ids), direction=direction,
             description=info.message, path=info.path, checksum=revision_checksum(script.path),
-            started=started, plan_digest=plan_digest,
+            started=started, plan_digest=plan_digest, duration_ms=duration_ms,
         ))  # fmt: skip
     return entries
 
@@ -151,6 +163,7 @@ def run_write(
     steps_fn: StepsFn,
     options: WriteOptions,
     check: bool = False,
+    precheck: Callable[[Sequence[str]], None] | None = None,
     **context_kw: Any,
 ) -> MigrateResult:
     """Run a writing command under the lock, with checks and change-log rows."""
@@ -164,6 +177,8 @@ def run_write(
             log_.ensure(connection)
             if check:
                 safety_checks(penv, connection, log_, before.current)
+            if precheck is not None:  # under the lock: nothing can move after it passes
+                precheck(before.current)
         if connection.dialect.name == "sqlite" and not before.used_our_connection:
             # A stock env.py writes through its own connection: our BEGIN IMMEDIATE
             # would lock it out. SQLite then runs unlocked (documented).

@@ -65,6 +65,8 @@ def _log_line(entry: Any) -> str:
     outcome = "ok" if entry.success else f"FAILED: {entry.error}"
     who = entry.ci_identity or entry.os_user
     commit = entry.git_commit[:12] if entry.git_commit else "-"
+    if entry.plan_digest:
+        commit += f" plan {entry.plan_digest[:12]}"
     return (
         f"{entry.finished_at:%Y-%m-%d %H:%M:%S}  {entry.direction:<10} {entry.revision:<14}"
         f" {entry.duration_ms:>6}ms  {who} @{commit}  {entry.description}  {outcome}"
@@ -103,6 +105,12 @@ def _migrate_text(result: MigrateResult) -> str:
     return "\n".join(lines)
 
 
+def _finding_line(finding: Any) -> str:
+    where = f" in {finding.revision}" if finding.revision else ""
+    accepted = f" (accepted: {finding.reason})" if finding.accepted else ""
+    return f"{finding.severity} {finding.rule}{where}: {finding.message}{accepted}"
+
+
 def _plan_text(result: PlanResult) -> str:
     header = (
         f"-- {result.project}: {len(result.revisions)} pending revision(s) on {result.url}"
@@ -111,7 +119,54 @@ def _plan_text(result: PlanResult) -> str:
     if not result.revisions:
         return header + "\n-- nothing to apply"
     lines = [header] + [f"--   {_revision_line(r)}" for r in result.revisions]
+    lines += [f"-- lint: {_finding_line(f)}" for f in result.findings]
     return "\n".join(lines) + "\n" + result.sql.rstrip()
+
+
+_SEVERITY_MARK = {"error": "❌", "warning": "⚠️", "info": "💬"}
+
+
+def plan_markdown(results: Sequence[PlanResult]) -> str:
+    """Plans as a merge-request comment: per target, revisions, findings and the SQL."""
+    parts = ["## Database plan", ""]
+    for result in results:
+        title = f"### `{result.project}` on `{result.url}` ({result.dialect})"
+        parts += [title, ""]
+        if not result.revisions:
+            parts += [f"Up to date at `{_revs(result.before)}`: nothing to apply.", ""]
+            continue
+        open_errors = [f for f in result.findings if f.severity == "error" and not f.accepted]
+        parts += [
+            f"From `{_revs(result.before)}` to `{_revs(result.after)}`:"
+            f" {len(result.revisions)} revision(s), {len(open_errors)} unaccepted lint error(s).",
+            "",
+            "| revision | down revision(s) | message |",
+            "|---|---|---|",
+        ]
+        parts += [
+            f"| `{r.revision}` | `{_revs(r.down_revisions)}` | {_cell(r.message)} |"
+            for r in result.revisions
+        ]
+        if result.findings:
+            parts += [
+                "",
+                "| | rule | revision | finding | accepted because |",
+                "|---|---|---|---|---|",
+            ]
+            parts += [
+                f"| {_SEVERITY_MARK.get(f.severity, f.severity)} {f.severity} | `{f.rule}` |"
+                f" `{f.revision or '-'}` | {_cell(f.message)} |"
+                f" {_cell(f.reason) if f.accepted and f.reason else ''} |"
+                for f in result.findings
+            ]
+        parts += ["", "<details><summary>SQL</summary>", "", "```sql", result.sql.strip(), "```",
+                  "", "</details>", ""]  # fmt: skip
+    return redact.scrub("\n".join(parts))
+
+
+def _cell(text: str | None) -> str:
+    """Text safe inside a markdown table cell."""
+    return (text or "").replace("|", "\\|").replace("\n", " ")
 
 
 def _history_text(result: HistoryResult) -> str:

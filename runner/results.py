@@ -77,6 +77,8 @@ class PlanResult:
     after: list[str]
     revisions: list[RevisionInfo]
     sql: str
+    findings: list[LintFinding] = field(default_factory=list)  # of the pending revisions
+    checksums: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

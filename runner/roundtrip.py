@@ -14,26 +14,29 @@ revision R, with S_before the schema reflected before it:
 The first failing step ends the walk: the database is then in a state no later
 revision was written for, so the remaining revisions are reported as skipped.
 
-Cost is what the issue's benchmark measures, so the revision map is built once
-(``ProjectEnv.script``), one connection serves the whole walk, and each step is
-one pass through env.py in its own transaction (``alembic.command`` would
-rebuild the revision map on every call).
+Cost is what the issue's benchmark measures (benchmarks/bench_roundtrip.py):
+the revision map is built once (``ProjectEnv.script``; ``alembic.command``
+would rebuild it on every call), and the whole walk is one pass through env.py
+on one connection in one transaction, with the checks made by the ``on_step``
+hook between steps. On SQLite, tables whose CREATE statements were seen before
+are not reflected again, and the throw-away file is not synced to disk.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from alembic.runtime.migration import MigrationContext, MigrationInfo, RevisionStep
 from alembic.script import Script
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import CompileError, NotSupportedError
 
 from runner import junit, scratch, targets
-from runner.environment import ProjectEnv, StepsFn
+from runner.environment import ProjectEnv
 from runner.errors import MigrationFailed
 from runner.results import RoundTripCase, RoundTripResult
 from runner.session import describe_revs, open_connection, read_current
@@ -107,24 +110,27 @@ def _describe_table(
 def reflect(
     connection: Connection,
     ignore: frozenset[str] = frozenset(),
-    cache: dict[str, tuple[object, dict[str, str]]] | None = None,
+    cache: dict[tuple[str, object], dict[str, str]] | None = None,
 ) -> Schema:
     """The default schema's tables, views and sequences, minus ``ignore`` (the version table).
 
-    ``cache`` (table -> (fingerprint, elements)) lets repeated reflections skip
-    tables whose definition did not change; see :func:`_fingerprints`. The
+    ``cache`` ((table, fingerprint) -> elements) lets repeated reflections skip
+    tables whose definition was seen before (unchanged, or back to an earlier
+    definition, as after a downgrade and re-upgrade); see :func:`_catalog`. The
     ``get_multi_*`` calls fetch every table at once where the dialect can (one
     query each on PostgreSQL).
     """
     inspector = sa.inspect(connection)
-    fingerprints = _fingerprints(connection)
+    tables, views, fingerprints = _catalog(connection, inspector)
     cache = {} if cache is None else cache
-    names = [name for name in inspector.get_table_names() if name not in ignore]
-    stale = [n for n in names if not _cached(cache, n, fingerprints.get(n))]
-    for name, elements in _reflect_tables(inspector, connection.dialect, stale).items():
-        cache[name] = (fingerprints.get(name), elements)
-    schema: Schema = {f"table {name}": cache[name][1] for name in names}
-    for view in inspector.get_view_names():
+    names = [name for name in tables if name not in ignore]
+    keys = {name: (name, fingerprints.get(name)) for name in names}
+    stale = [n for n in names if keys[n][1] is None or keys[n] not in cache]
+    fresh = _reflect_tables(inspector, connection.dialect, stale)
+    # Without a fingerprint nothing is cached, so nothing stale can be served later.
+    cache.update({keys[n]: elements for n, elements in fresh.items() if keys[n][1] is not None})
+    schema: Schema = {f"table {n}": fresh[n] if n in fresh else cache[keys[n]] for n in names}
+    for view in views:
         schema[f"view {view}"] = {}
     if connection.dialect.supports_sequences:
         try:
@@ -135,29 +141,27 @@ def reflect(
     return schema
 
 
-def _cached(
-    cache: dict[str, tuple[object, dict[str, str]]], table: str, fingerprint: object
-) -> bool:
-    """True when ``cache`` holds ``table`` as it is now (never without a fingerprint)."""
-    return fingerprint is not None and table in cache and cache[table][0] == fingerprint
+def _catalog(
+    connection: Connection, inspector: sa.Inspector
+) -> tuple[list[str], list[str], dict[str, object]]:
+    """Table names, view names, and per table a fingerprint of its definition.
 
-
-def _fingerprints(connection: Connection) -> dict[str, object]:
-    """Per table, a value that changes whenever its reflected shape can change.
-
-    Only SQLite has one, and it is exact: everything SQLite reports about a
-    table (PRAGMA table_info, index_list, foreign_key_list) is derived from the
-    CREATE statements in ``sqlite_master``. One query then replaces six per
-    table, which is most of the round trip's time on long histories. Other
-    dialects get no fingerprint, so their tables are always reflected.
+    Only SQLite has fingerprints, and they are exact: everything SQLite
+    reports about a table (PRAGMA table_info, index_list, foreign_key_list) is
+    derived from the CREATE statements in ``sqlite_master``. One query then
+    stands in for six per table, which is most of the round trip's time on a
+    long history. Other dialects get none, so their tables are always reflected.
     """
     if connection.dialect.name != "sqlite":
-        return {}
+        return inspector.get_table_names(), inspector.get_view_names(), {}
+    rows = connection.exec_driver_sql("SELECT type, name, tbl_name, sql FROM sqlite_master").all()
+    # The same filters as SQLAlchemy's SQLite get_table_names / get_view_names.
+    tables = sorted(r[1] for r in rows if r[0] == "table" and not r[1].startswith("sqlite_"))
+    views = sorted(r[1] for r in rows if r[0] == "view")
     found: dict[str, list[tuple[str, str, str | None]]] = {}
-    rows = connection.exec_driver_sql("SELECT type, name, tbl_name, sql FROM sqlite_master")
     for type_, name, table, sql in rows:
         found.setdefault(table, []).append((type_, name, sql))
-    return {table: tuple(sorted(items, key=str)) for table, items in found.items()}
+    return tables, views, {t: tuple(sorted(items, key=str)) for t, items in found.items()}
 
 
 def _reflect_tables(
@@ -233,10 +237,13 @@ def _ordered(objects: Iterable[str]) -> list[str]:
 
 
 class _StepFailed(Exception):
-    """One step of one case failed: which step, why, and the schema diff if any."""
+    """One step of one case failed: which revision and step, why, and the schema diff if any."""
 
-    def __init__(self, step: str, error: str, diff_lines: Sequence[str] = ()) -> None:
+    def __init__(
+        self, script: Script, step: str, error: str, diff_lines: Sequence[str] = ()
+    ) -> None:
         super().__init__(error)
+        self.script = script
         self.step = step
         self.error = error
         self.diff = list(diff_lines)
@@ -244,79 +251,89 @@ class _StepFailed(Exception):
 
 @dataclass
 class _Walk:
-    """State of one walk: the env, its connection, the schema the database has now."""
+    """One walk over the history, run as a single pass through env.py.
+
+    The plan is every revision's three steps in a row (upgrade, downgrade,
+    upgrade again), handed to Alembic as one list of steps; ``on_step`` is
+    called by Alembic after each step, inside the transaction, and reflects and
+    compares there. One pass instead of three per revision saves re-running
+    env.py and re-walking the revision map 300 times on a 100-revision history.
+    """
 
     penv: ProjectEnv
-    connection: Connection
+    order: Sequence[Script]
     ignore: frozenset[str]
-    schema: Schema = field(default_factory=dict)
-    cache: dict[str, tuple[object, dict[str, str]]] = field(default_factory=dict)
+    schema: Schema = field(default_factory=dict)  # the schema before the current revision
+    after: Schema = field(default_factory=dict)  # ... and after its first upgrade
+    cache: dict[tuple[str, object], dict[str, str]] = field(default_factory=dict)
+    done: int = 0  # steps applied (and checked) so far
+    passed: list[RoundTripCase] = field(default_factory=list)
+    clock: float = field(default_factory=time.perf_counter)
+    plan: list[tuple[Script, str]] = field(init=False)
 
-    def reflect(self) -> Schema:
-        # In its own transaction: reflection would otherwise autobegin one that
-        # the next step's connection.begin() refuses to nest in.
-        with self.connection.begin():
-            return reflect(self.connection, self.ignore, self.cache)
+    def __post_init__(self) -> None:
+        self.plan = [(s, phase) for s in self.order for phase in (UPGRADE, DOWNGRADE, RE_UPGRADE)]
 
-    def upgrade(self, script: Script, step: str) -> None:
-        self._run(step, lambda rev, _ctx: self.penv.upgrade_steps(script.revision, rev), script)
+    def steps(self) -> list[RevisionStep]:
+        """The plan as Alembic steps: one revision each, no destination to resolve.
 
-    def downgrade(self, script: Script) -> None:
-        destination = undo_destination(script)
-        self._run(
-            DOWNGRADE,
-            lambda rev, _ctx: self.penv.downgrade_steps(destination, rev),
-            script,
-            destination,
-        )
+        Built directly because a destination cannot always name "just this
+        revision": ``R@-1`` is an ambiguous walk at a merge point. Alembic's
+        head bookkeeping handles branches, merges and dependencies per step.
+        """
+        revision_map = self.penv.script.revision_map
+        return [RevisionStep(revision_map, s, phase != DOWNGRADE) for s, phase in self.plan]
 
-    def _run(self, step: str, fn: StepsFn, script: Script, destination: str | None = None) -> None:
+    def on_step(self, ctx: MigrationContext, _step: MigrationInfo) -> None:
+        """After each step: reflect, compare where the step calls for it, record the case."""
+        script, phase = self.plan[self.done]
+        self.done += 1
+        assert ctx.connection is not None  # online mode only
+        schema = reflect(ctx.connection, self.ignore, self.cache)
+        if phase == UPGRADE:
+            self.after = schema
+            return
+        if phase == DOWNGRADE:
+            _require_same(script, SCHEMA_AFTER_DOWNGRADE, self.schema, schema)
+            return
+        _require_same(script, RE_UPGRADE, self.after, schema)
+        self.schema = schema
+        now = time.perf_counter()
+        self.passed.append(_case_result(script, "passed", now - self.clock))
+        self.clock = now
+
+    def run(self, connection: Connection) -> _StepFailed | None:
+        """Walk the whole plan in one transaction; the first failure, if any."""
+        with connection.begin():
+            self.schema = reflect(connection, self.ignore, self.cache)
+        self.clock = time.perf_counter()
         try:
-            with self.connection.begin():
+            with connection.begin():
                 self.penv.run(
-                    fn,
-                    self.connection,
-                    destination_rev=destination or script.revision,
+                    lambda _rev, _ctx: self.steps(),
+                    connection,
+                    on_step=self.on_step,
+                    destination_rev="heads",
                 )
         except MigrationFailed as exc:
-            raise _StepFailed(step, _without_project(str(exc), self.penv.name)) from exc
-
-    def case(self, script: Script) -> None:
-        """Round-trip one revision; raise :class:`_StepFailed` at the first failing step."""
-        before = self.schema
-        self.upgrade(script, UPGRADE)
-        after = self.reflect()
-        self.downgrade(script)
-        changes = diff(before, self.reflect())
-        if changes:
-            raise _StepFailed(
-                SCHEMA_AFTER_DOWNGRADE,
-                f"downgrade left the schema different from before the upgrade: {changes[0]}"
-                + (f" (and {len(changes) - 1} more)" if len(changes) > 1 else ""),
-                changes,
-            )
-        self.upgrade(script, RE_UPGRADE)
-        self.schema = self.reflect()
-        changes = diff(after, self.schema)
-        if changes:
-            raise _StepFailed(
-                RE_UPGRADE,
-                f"upgrading again gave a different schema than the first upgrade: {changes[0]}",
-                changes,
-            )
+            if isinstance(exc.__cause__, _StepFailed):
+                return exc.__cause__
+            script, phase = self.plan[self.done]
+            return _StepFailed(script, phase, _without_project(str(exc), self.penv.name))
+        return None
 
 
-def undo_destination(script: Script) -> str:
-    """A downgrade destination that reverts ``script`` alone.
+_HEADLINES = {
+    SCHEMA_AFTER_DOWNGRADE: "downgrade left the schema different from before the upgrade",
+    RE_UPGRADE: "upgrading again gave a different schema than the first upgrade",
+}
 
-    ``<rev>@-1`` is one step down *on that revision's branch*, so sibling
-    branches stay applied; a merge point has no single branch (Alembic calls
-    ``@-1`` there an ambiguous walk), but naming any of its parents reverts just
-    the merge.
-    """
-    if script.is_merge_point:
-        return str(script._versioned_down_revisions[0])
-    return f"{script.revision}@-1"
+
+def _require_same(script: Script, step: str, expected: Schema, actual: Schema) -> None:
+    changes = diff(expected, actual)
+    if changes:
+        more = f" (and {len(changes) - 1} more)" if len(changes) > 1 else ""
+        raise _StepFailed(script, step, f"{_HEADLINES[step]}: {changes[0]}{more}", changes)
 
 
 def _without_project(message: str, project: str) -> str:
@@ -356,7 +373,6 @@ def roundtrip(penv: ProjectEnv, database_url: str | URL) -> RoundTripResult:
     penv = _retarget(penv, database_url)
     order = walk_order(penv)  # builds the revision map, once
     started = time.perf_counter()
-    cases: list[RoundTripCase] = []
     with open_connection(penv) as connection:
         _no_durability(connection)
         current, version_table = read_current(penv, connection)
@@ -364,14 +380,14 @@ def roundtrip(penv: ProjectEnv, database_url: str | URL) -> RoundTripResult:
             raise MigrationFailed(
                 f"{penv.name}: the throw-away database is not empty (at {describe_revs(current)})"
             )
-        walk = _Walk(penv, connection, frozenset({version_table or ""}))
-        walk.schema = walk.reflect()
-        cases = list(_cases(walk, order))
+        walk = _Walk(penv, order, frozenset({version_table or ""}))
+        failure = walk.run(connection)
+    cases = _cases(walk, failure)
     return RoundTripResult(
         project=penv.name,
         url=penv.target.display,
         dialect=penv.target.url.get_backend_name(),
-        passed=all(case.status == "passed" for case in cases),
+        passed=failure is None,
         cases=cases,
         seconds=round(time.perf_counter() - started, 3),
     )
@@ -395,27 +411,24 @@ def _no_durability(connection: Connection) -> None:
         cursor.close()
 
 
-def _cases(walk: _Walk, order: Sequence[Script]) -> Iterator[RoundTripCase]:
-    failed: str | None = None
-    for script in order:
-        if failed is not None:
-            yield _case_result(script, "skipped", error=f"not run: {failed} failed first")
-            continue
-        started = time.perf_counter()
-        try:
-            walk.case(script)
-        except _StepFailed as exc:
-            failed = script.revision
-            yield _case_result(
-                script,
-                "failed",
-                time.perf_counter() - started,
-                step=exc.step,
-                error=exc.error,
-                diff=exc.diff,
-            )
-            continue
-        yield _case_result(script, "passed", time.perf_counter() - started)
+def _cases(walk: _Walk, failure: _StepFailed | None) -> list[RoundTripCase]:
+    """Passed cases, then the failed one, then the rest as skipped."""
+    cases = list(walk.passed)
+    if failure is None:
+        return cases
+    cases.append(
+        _case_result(
+            failure.script,
+            "failed",
+            time.perf_counter() - walk.clock,
+            step=failure.step,
+            error=failure.error,
+            diff=failure.diff,
+        )
+    )
+    reason = f"not run: {failure.script.revision} failed first"
+    cases += [_case_result(s, "skipped", error=reason) for s in walk.order[len(cases) :]]
+    return cases
 
 
 # --- output --------------------------------------------------------------------

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 
 from alembic.script import Script
 from sqlalchemy.engine import Connection
@@ -23,11 +23,10 @@ def revision_info(penv: ProjectEnv, script: Script) -> RevisionInfo:
     """Describe one revision for output."""
     down = script.down_revision
     downs = [] if down is None else [down] if isinstance(down, str) else list(down)
-    path = Path(script.path)
-    try:
-        shown = str(path.resolve().relative_to(penv.project.path.resolve()))
-    except ValueError:
-        shown = str(path)
+    # String arithmetic, no filesystem calls: this runs once per revision per step.
+    shown = os.path.relpath(script.path, penv.project.path)
+    if shown.startswith(".."):
+        shown = str(script.path)
     return RevisionInfo(
         revision=script.revision,
         down_revisions=downs,

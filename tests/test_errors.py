@@ -205,3 +205,23 @@ def test_exit_codes_through_python_dash_m(run: Runner, root: Path) -> None:
     assert run.subprocess("upgrade", "alpha").code == 0
     assert run.subprocess("upgrade", "nope").code == 2
     assert run.subprocess("status", "alpha", "--url", "mysql://u:p@127.0.0.1:1/x").code == 3
+
+
+def test_dangling_down_revision_is_a_clear_error(run: Runner, root: Path) -> None:
+    load_scenario("two_projects", root)
+    path = root / "projects" / "alpha" / "versions" / "a2_order_note.py"
+    path.write_text(path.read_text().replace('down_revision = "a1"', 'down_revision = "gone"'))
+    for verb in ("upgrade", "history", "status"):
+        outcome = run(verb, "alpha")
+        assert outcome.code == 2, verb
+        assert_one_line_error(outcome.err, "alpha", "broken history", "gone")
+
+
+def test_two_files_with_one_revision_id_are_refused(run: Runner, root: Path) -> None:
+    load_scenario("two_projects", root)
+    versions = root / "projects" / "alpha" / "versions"
+    (versions / "a2_again.py").write_text((versions / "a2_order_note.py").read_text())
+    outcome = run("upgrade", "alpha")
+    assert outcome.code == 2
+    assert_one_line_error(outcome.err, "alpha", "a2 is present more than once")
+    assert not (root / "var" / "alpha.sqlite").exists()
