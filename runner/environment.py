@@ -168,9 +168,9 @@ class ProjectEnv:
                     except (RevisionError, CommandError, KeyError) as exc:
                         detail = _history_warning(caught) or _one_line(exc)
                         raise RevisionProblem(f"{self.name}: {detail}") from exc
-                detail = _history_warning(caught)
-                if detail:
-                    raise RevisionProblem(f"{self.name}: {detail}")
+                problem = _history_warning(caught)
+                if problem:
+                    raise RevisionProblem(f"{self.name}: {problem}")
             self._script = script
         return self._script
 
