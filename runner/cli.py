@@ -29,7 +29,6 @@ from runner import (
     provenance,
     redact,
     report,
-    roundtrip,
     scratch,
     targets,
 )
@@ -436,6 +435,8 @@ def test_(
     envs = settings.envs(name, all_, "sqlite://", "test")
     # One line per revision replaces Alembic's "Running upgrade ..." chatter (3 per revision).
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+    from runner import roundtrip  # reflection machinery: only this verb pays for it
+
     results = roundtrip.run_tests(envs, backend, server_url)
     if junit_file is not None:
         junit_file.parent.mkdir(parents=True, exist_ok=True)

@@ -67,6 +67,8 @@ class EnvRun:
     reached_fn: bool = False
     planned: list[Any] = field(default_factory=list)
     applied: list[MigrationInfo] = field(default_factory=list)
+    # Current revisions after the last applied step (None: no step ran).
+    heads_after: tuple[str, ...] | None = None
     sql: str = ""
 
     @property
@@ -95,10 +97,11 @@ def _observing_environment(
     environment = EnvironmentContext(config, script, **kw)
     configure = environment.configure
 
-    def record(*, ctx: MigrationContext, step: MigrationInfo, **_: Any) -> None:
+    def record(*, ctx: MigrationContext, step: MigrationInfo, heads: set[str], **_: Any) -> None:
         if on_step is not None:
             on_step(ctx, step)
         outcome.applied.append(step)
+        outcome.heads_after = tuple(sorted(heads))
 
     def configure_and_observe(*args: Any, **options: Any) -> None:
         theirs = options.get("on_version_apply") or ()

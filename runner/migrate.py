@@ -171,7 +171,8 @@ def run_write(
         open_connection(penv, options.lock_timeout) as connection,
         locking.hold(connection, penv.name, options.lock_timeout),
     ):
-        with connection.begin():
+        transaction = connection.begin()
+        try:
             before = read_env(penv, connection)
             log_ = change_log(penv, before.version_table_schema)
             log_.ensure(connection)
@@ -179,20 +180,29 @@ def run_write(
                 safety_checks(penv, connection, log_, before.current)
             if precheck is not None:  # under the lock: nothing can move after it passes
                 precheck(before.current)
-        if connection.dialect.name == "sqlite" and not before.used_our_connection:
-            # A stock env.py writes through its own connection: our BEGIN IMMEDIATE
-            # would lock it out. SQLite then runs unlocked (documented).
-            connection.info.pop(locking.SQLITE_BEGIN_KEY, None)
-        run = _run_steps(penv, connection, log_, steps_fn, options, action, **context_kw)
-        after = read_env(penv, connection)
-        if connection.in_transaction():
-            connection.commit()
+        except BaseException:
+            transaction.rollback()
+            raise
+        per_revision = options.per_revision or connection.dialect.name in NON_TRANSACTIONAL
+        # When env.py works on our connection, checks and migration share one
+        # transaction: nothing slips between them, and there is one commit, not two.
+        # A stock env.py's own connection must see the change-log table committed.
+        shared = before.used_our_connection and not per_revision
+        if not shared:
+            transaction.commit()
+            if connection.dialect.name == "sqlite" and not before.used_our_connection:
+                # Our BEGIN IMMEDIATE would lock a stock env.py's own connection out:
+                # SQLite then runs unlocked (documented).
+                connection.info.pop(locking.SQLITE_BEGIN_KEY, None)
+        run = _run_steps(penv, connection, log_, steps_fn, options, action, per_revision,
+                         **context_kw)  # fmt: skip
+    after = run.heads_after if run.heads_after is not None else before.current
     return MigrateResult(
         project=penv.name,
         url=penv.target.display,
         action=action,
         before=list(before.current),
-        after=list(after.current),
+        after=list(after),
         steps=[revision_info(penv, s.revision) for s in run.planned if hasattr(s, "revision")],
     )
 
@@ -204,30 +214,38 @@ def _run_steps(
     steps_fn: StepsFn,
     options: WriteOptions,
     action: str,
+    per_revision: bool,
     **context_kw: Any,
 ) -> EnvRun:
+    """Migrate, in the caller's open transaction if any, else in one of our own
+    (or, per revision, in Alembic's); on failure record it and say where we are."""
     started = changelog.utcnow()
-    # MySQL commits DDL by itself; committing the version row and log row right
-    # after each step keeps them true to the schema even if the run is killed.
-    per_revision = options.per_revision or connection.dialect.name in NON_TRANSACTIONAL
     hook = _Recorder(penv, log_, options, connection, buffered=not per_revision)
     try:
         if per_revision:
+            # Also the MySQL default: it commits DDL by itself, so committing the
+            # version and log rows after each step keeps them true even if killed.
             penv.config.attributes["transaction_per_migration"] = True
             try:
-                return penv.run(steps_fn, connection, on_step=hook, **context_kw)
+                run = penv.run(steps_fn, connection, on_step=hook, **context_kw)
             finally:
                 penv.config.attributes.pop("transaction_per_migration", None)
-        with connection.begin():
-            run = penv.run(steps_fn, connection, on_step=hook, **context_kw)
-            hook.flush()
+            if connection.in_transaction():  # whatever Alembic read after its last commit
+                connection.commit()
             return run
+        if not connection.in_transaction():
+            connection.begin()
+        run = penv.run(steps_fn, connection, on_step=hook, **context_kw)
+        hook.flush()
+        connection.commit()
+        return run
     except MigrationFailed as exc:
         if connection.in_transaction():
             connection.rollback()
         log_.forget()
         failed = exc.failed_step
         with connection.begin():
+            log_.ensure(connection)  # the rollback may have taken a new table with it
             current = read_env(penv, connection).current
             revision, downs, description = failed or ("", (), "")
             log_.append(connection, log_.entry(

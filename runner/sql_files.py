@@ -11,8 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import sqlparse
-
 Direction = Literal["upgrade", "downgrade"]
 
 
@@ -35,6 +33,8 @@ def split_statements(sql: str) -> list[str]:
     >>> split_statements("-- nothing but a comment\n;\n")
     []
     """
+    import sqlparse  # only SQL revisions need it; keeps CLI start-up lean
+
     statements = []
     for statement in sqlparse.parse(sql):
         tokens = list(statement.flatten())  # type: ignore[no-untyped-call]
