@@ -74,6 +74,10 @@ url_option = click.option(
     help="Database URL for this run (overrides <NAME>_DATABASE_URL and alembic.ini).",
 )
 all_option = click.option("--all", "all_", is_flag=True, help="Every project under projects/.")
+junit_option = click.option(
+    "--junit", "junit_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Also write JUnit XML (one testsuite per project, one testcase per revision).",
+)  # fmt: skip
 
 
 def write_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -411,13 +415,7 @@ def apply(
     help="Admin URL of the server to create the throw-away database on"
     " (default: RUNNER_TEST_POSTGRES_URL / RUNNER_TEST_MYSQL_URL, else testcontainers).",
 )
-@click.option(
-    "--junit",
-    "junit_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also write JUnit XML (one testsuite per project, one testcase per revision).",
-)
+@junit_option
 @json_option
 @pass_settings
 def test_(
@@ -457,13 +455,7 @@ def test_(
     default=None,
     help="Render and parse SQL for this dialect instead of the URL's (never connects).",
 )
-@click.option(
-    "--junit",
-    "junit_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also write JUnit XML (one testsuite per project, one testcase per revision).",
-)
+@junit_option
 @json_option
 @pass_settings
 def lint_(

@@ -120,3 +120,26 @@ def load_scenario(name: str, root: Path) -> None:
     for folder in (root / "projects").iterdir():
         if folder.is_dir():
             projects.write_template(folder, folder.name)
+
+
+def failing_revision(revision: str, down_revision: str) -> str:
+    """A revision that creates a table, then fails on a statement that cannot run."""
+    return f'''"""fails halfway"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "{revision}"
+down_revision = "{down_revision}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("half_done", sa.Column("id", sa.Integer, primary_key=True))
+    op.execute("INSERT INTO no_such_table VALUES (1)")
+
+
+def downgrade() -> None:
+    op.drop_table("half_done")
+'''

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from runner import changelog
-from tests.conftest import Runner, load_scenario
+from tests.conftest import Runner, failing_revision, load_scenario
 from tests.databases import Database
 
 HEAD = "s3"
@@ -176,25 +176,7 @@ def test_tampered_log_is_detected(run: Runner, slow: Database) -> None:
     assert kinds == ["log-tampered"]
 
 
-FAILING = '''"""fails halfway"""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "s4"
-down_revision = "s3"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.create_table("half_done", sa.Column("id", sa.Integer, primary_key=True))
-    op.execute("INSERT INTO no_such_table VALUES (1)")
-
-
-def downgrade() -> None:
-    op.drop_table("half_done")
-'''
+FAILING = failing_revision("s4", "s3")
 
 
 def test_failure_is_logged_and_mysql_waits_for_repair(

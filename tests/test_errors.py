@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Runner, load_scenario
+from tests.conftest import Runner, failing_revision, load_scenario
 from tests.databases import Database
 
 
@@ -140,25 +140,7 @@ def test_invalid_url(run: Runner, root: Path) -> None:
     assert "pw-secret" not in outcome.output
 
 
-FAILING_REVISION = '''"""breaks halfway"""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "a3"
-down_revision = "a2"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.create_table("half_done", sa.Column("id", sa.Integer, primary_key=True))
-    op.execute("INSERT INTO no_such_table VALUES (1)")
-
-
-def downgrade() -> None:
-    op.drop_table("half_done")
-'''
+FAILING_REVISION = failing_revision("a3", "a2")
 
 
 def test_failed_migration_reports_where_the_database_is(
