@@ -12,7 +12,7 @@ NOX    := $(BIN)/nox
 STAMP  := $(VENV)/.installed
 
 # Targets that act on one project stop early, with one line, when PROJECT is missing.
-PROJECT_GOALS := new revision upgrade downgrade plan history heads stamp log verify repair lint-revisions
+PROJECT_GOALS := new revision upgrade downgrade plan history heads stamp log verify repair lint-revisions roundtrip
 ifneq ($(filter $(PROJECT_GOALS),$(MAKECMDGOALS)),)
 ifeq ($(strip $(PROJECT)$(ALL)),)
 $(error PROJECT is not set: run e.g. 'make $(firstword $(filter $(PROJECT_GOALS),$(MAKECMDGOALS))) PROJECT=example' (projects are the folders under projects/))
@@ -40,12 +40,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-.PHONY: help bootstrap list new revision upgrade downgrade status plan history heads stamp apply log verify repair lint-revisions test lint image bench clean
+.PHONY: help bootstrap list new revision upgrade downgrade status plan history heads stamp apply log verify repair lint-revisions roundtrip test lint image bench clean
 
 help: ## Show this help
 	@echo "usage: make <target> [PROJECT=name] [REV=revision] [MSG=message] [SQL=1] [ALL=1] [JSON=1]"
 	@echo
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 bootstrap: $(STAMP) ## Create .venv and install the runner (every target does this first)
 
@@ -90,6 +90,9 @@ verify: $(STAMP) ## Check applied revisions of PROJECT against their checksums (
 
 repair: $(STAMP) ## After review: re-record checksums of PROJECT, clear a failed state (logged)
 	$(RUNNER) repair $(PROJECT)
+
+roundtrip: $(STAMP) ## Round-trip PROJECT on a throw-away database (runner test): [DB=postgresql] [ALL=1]
+	$(RUNNER) test $(if $(ALL),--all,$(PROJECT)) $(if $(DB),--db $(DB)) $(if $(JSON),--json)
 
 lint-revisions: $(STAMP) ## Review checks, offline: PROJECT=x or ALL=1 [JSON=1] [JUNIT=file] [DIALECT=postgresql]
 	$(RUNNER) lint $(if $(ALL),--all,$(PROJECT)) $(if $(JSON),--json) $(if $(JUNIT),--junit $(JUNIT)) $(if $(DIALECT),--dialect $(DIALECT))

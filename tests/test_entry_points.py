@@ -54,7 +54,11 @@ def test_make_help_lists_every_verb() -> None:
         ["make", "-s", "-C", str(REPO), "help"], capture_output=True, text=True, check=True
     )
     targets = {line.split()[0] for line in proc.stdout.splitlines() if line.startswith("  ")}
-    assert set(VERBS) <= targets, set(VERBS) - targets
+    # `make lint` and `make test` check this repository's own code; the verbs that
+    # review and round-trip a database project have targets of their own.
+    renamed = {"lint": "lint-revisions", "test": "roundtrip"}
+    wanted = {renamed.get(verb, verb) for verb in VERBS}
+    assert wanted <= targets, wanted - targets
     assert {"test", "lint"} <= targets
 
 

@@ -1,0 +1,1 @@
+"""Helper scripts the CI pipelines (.gitlab-ci.yml, Jenkinsfile) share; stdlib only."""
