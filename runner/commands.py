@@ -16,10 +16,10 @@ from typing import Any
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 
-from runner import changelog, locking, migrate, planfile, verify
+from runner import capture, changelog, locking, migrate, planfile, verify
 from runner.checksums import revision_checksum
 from runner.environment import ProjectEnv
-from runner.errors import Refused, RevisionProblem
+from runner.errors import MigrationFailed, Refused, RevisionProblem
 from runner.migrate import DEFAULT_OPTIONS, WriteOptions
 from runner.planfile import PlannedTarget
 from runner.results import (
@@ -128,6 +128,14 @@ def pending_sql(penv: ProjectEnv, current: tuple[str, ...]) -> tuple[list[Any], 
         ) from exc
     if not steps:
         return [], ""
+    if penv.target.url.get_backend_name() == "sqlite":
+        # Offline mode cannot render SQLite batch operations: run on a copy instead.
+        source = penv.target.sqlite_path
+        try:
+            return steps, capture.upgrade_sql(penv, source if current else None)
+        except MigrationFailed as exc:
+            raise MigrationFailed(f"{exc} (on a throw-away copy: the real upgrade would fail"
+                                  " the same way; nothing was changed)") from exc  # fmt: skip
     run = penv.run(
         lambda rev, _ctx: penv.upgrade_steps("heads", rev),
         None,
@@ -195,16 +203,21 @@ def apply_plan(
         raise Refused(f"{name}: the repository now ends at {describe_revs(heads)}, the plan at"
                       f" {describe_revs(planned.end)}: new revisions since the plan; make a new"
                       " plan")  # fmt: skip
-    _, sql = pending_sql(penv, tuple(planned.start))
-    if planfile.sql_digest(sql) != planned.sql_digest:
-        raise Refused(f"{name}: the SQL rendered now differs from the plan's (env.py or a"
-                      " dependency changed); make a new plan")  # fmt: skip
 
     def still_at_start(current: Sequence[str]) -> None:
         if sorted(current) != sorted(planned.start):
             raise Refused(f"{name}: the database moved since the plan: it is at"
                           f" {describe_revs(current)}, the plan starts at"
                           f" {describe_revs(planned.start)}; make a new plan")  # fmt: skip
+
+    if not database_missing(penv):  # the clearest message first; re-checked under the lock
+        with open_connection(penv) as connection:
+            current, _ = read_current(penv, connection)
+        still_at_start(current)
+    _, sql = pending_sql(penv, tuple(planned.start))
+    if planfile.sql_digest(sql) != planned.sql_digest:
+        raise Refused(f"{name}: the SQL rendered now differs from the plan's (env.py or a"
+                      " dependency changed); make a new plan")  # fmt: skip
 
     digest_options = WriteOptions(options.lock_timeout, options.per_revision, planned.digest)
     return migrate.run_write(

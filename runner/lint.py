@@ -119,11 +119,13 @@ def _sql_findings(
     shown = {f.revision: f.shown for f in files if f.revision}
     rendered = lint_sql.render(penv, len(order))
     findings = list(rendered.failures)
+    schema: lint_sql.Schema = {}  # built up in upgrade order, across revisions
     for rev in order:
         if rev in rendered.sql:
             findings += lint_sql.check_revision(
-                rev, rendered.sql[rev], sqlglot_dialect, rendered.version_table, shown.get(rev)
-            )
+                rev, rendered.sql[rev], sqlglot_dialect, rendered.version_table, shown.get(rev),
+                schema,
+            )  # fmt: skip
     return [dataclasses.replace(f, path=f.path or shown.get(f.revision or "")) for f in findings]
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import sqlglot
 from sqlglot import exp
 
+from runner import capture
 from runner.environment import ProjectEnv
 from runner.errors import MigrationFailed, RunnerError
 from runner.lint_rules import finding
@@ -112,7 +113,26 @@ def render(penv: ProjectEnv, revision_count: int) -> Rendered:
                 rendered.sql.setdefault(rev, sql)
             rendered.version_table = run.version_table or rendered.version_table
             break
+    if rendered.failures and penv.target.url.get_backend_name() == "sqlite":
+        _fill_from_sqlite_run(penv, rendered)
     return rendered
+
+
+def _fill_from_sqlite_run(penv: ProjectEnv, rendered: Rendered) -> None:
+    """SQLite batch operations cannot be rendered offline: run the history on an empty
+    throw-away database, record what it executes, and use that for those revisions."""
+    with _quiet():
+        sql, error = capture.upgrade_sql_partial(penv, None)
+    chunks = split_by_revision(sql)
+    complete = list(chunks) if error is None else list(chunks)[:-1]  # the last one failed
+    recovered = {rev for rev in complete if rev not in rendered.sql or _failed(rendered, rev)}
+    for rev in recovered:
+        rendered.sql[rev] = chunks[rev]
+    rendered.failures = [f for f in rendered.failures if f.revision not in recovered]
+
+
+def _failed(rendered: Rendered, revision: str) -> bool:
+    return any(f.revision == revision for f in rendered.failures)
 
 
 def _partial_output(penv: ProjectEnv) -> str:
@@ -134,11 +154,26 @@ def split_by_revision(sql: str) -> dict[str, str]:
     }
 
 
+# table -> {column: type}: what the revisions so far built, so that a SQLite
+# batch copy (new table, copy rows, drop, rename) can be compared with the
+# table it replaces. Filled in revision order by check_revision.
+Schema = dict[str, dict[str, str]]
+
+
 def check_revision(
-    revision: str, sql: str, dialect: str, version_table: str, path: str | None
+    revision: str,
+    sql: str,
+    dialect: str,
+    version_table: str,
+    path: str | None,
+    schema: Schema | None = None,
 ) -> list[LintFinding]:
-    """Findings for one revision's upgrade SQL, statement by statement."""
-    state = _RevisionState(revision, dialect, path)
+    """Findings for one revision's upgrade SQL, statement by statement.
+
+    Pass the same ``schema`` for every revision, in upgrade order, to check
+    SQLite batch operations (which drop or change columns by copying tables).
+    """
+    state = _RevisionState(revision, dialect, path, {} if schema is None else schema)
     skip = re.compile(rf"\b(alembic_version\w*|{re.escape(version_table or 'alembic_version')})\b")
     with _quiet():
         for statement in split_statements(sql):
@@ -155,8 +190,11 @@ class _RevisionState:
     revision: str
     dialect: str
     path: str | None
+    schema: Schema
     created: set[str] = field(default_factory=set)
     findings: list[LintFinding] = field(default_factory=list)
+    # batch copy target -> {new column: source column} from INSERT ... SELECT
+    copies: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def add(self, rule: str, message: str, statement: str) -> None:
         shown = " ".join(statement.split())
@@ -185,6 +223,8 @@ class _RevisionState:
             verb = "DELETE" if isinstance(parsed, exp.Delete) else "UPDATE"
             rule = "delete-without-where" if verb == "DELETE" else "update-without-where"
             self.add(rule, f"{verb} on {_name(parsed.this)} without WHERE", statement)
+        elif isinstance(parsed, exp.Insert):
+            self._insert(parsed)
         elif isinstance(parsed, exp.Alter):
             for action in parsed.args.get("actions") or []:
                 if isinstance(action, exp.AlterRename) and _rename_to(parsed) is not None:
@@ -203,10 +243,29 @@ class _RevisionState:
         else:
             self.add("unparsed-sql", "statement not understood by sqlglot, not checked", statement)
 
+    def _insert(self, parsed: exp.Insert) -> None:
+        """Remember which old column feeds which new one in a batch copy."""
+        target = parsed.this
+        table = _name(target.this if isinstance(target, exp.Schema) else target)
+        select = parsed.expression
+        if not table.startswith(_BATCH_TMP) or not isinstance(target, exp.Schema):
+            return
+        if not isinstance(select, exp.Select):
+            return
+        columns = [_name(c) for c in target.expressions]
+        # "t.old AS new" feeds new from old; a plain column feeds itself.
+        sources = [_name(e.this if isinstance(e, exp.Alias) else e) for e in select.expressions]
+        self.copies[table] = dict(zip(columns, sources, strict=False))
+
     def _create(self, parsed: exp.Create, statement: str) -> None:
         kind = str(parsed.args.get("kind") or "").upper()
         if kind == "TABLE":
-            self.created.add(_name(parsed.find(exp.Table)))
+            table = _name(parsed.find(exp.Table))
+            self.created.add(table)
+            definitions = parsed.this.expressions if isinstance(parsed.this, exp.Schema) else []
+            self.schema[table] = {
+                _name(d.this): _type(d) for d in definitions if isinstance(d, exp.ColumnDef)
+            }
         elif kind == "INDEX" and self.dialect == "postgres" and not parsed.args.get("concurrently"):
             table = _name(parsed.this.args.get("table"))
             if table not in self.created:
@@ -226,10 +285,32 @@ class _RevisionState:
         elif kind in {"SCHEMA", "DATABASE"}:
             self.add("drop-schema", f"DROP {kind} loses everything in it", statement)
 
+    def _batch_swap(self, table: str, statement: str) -> None:
+        """``ALTER TABLE _alembic_tmp_t RENAME TO t``: compare the copy with the old ``t``."""
+        original = table.removeprefix(_BATCH_TMP)
+        old = self.schema.get(original, {})
+        new = self.schema.pop(table, {})
+        copied = self.copies.pop(table, {})
+        fed = set(copied.values())
+        for column in sorted(set(old) - fed):
+            self.add("drop-column", f"batch copy drops column {original}.{column}: its data is"
+                     " lost", statement)  # fmt: skip
+        for target, source in copied.items():
+            if target != source:
+                self.add("rename-column", f"renaming {original}.{source} to {target} breaks"
+                         " applications", statement)  # fmt: skip
+            elif source in old and target in new and old[source] != new[target]:
+                self.add("column-type-change", f"type change of {original}.{target}:"
+                         f" {old[source]} -> {new[target]}", statement)  # fmt: skip
+        self.schema[original] = new
+
     def _alter(self, table: str, action: exp.Expression, statement: str) -> None:
         """One action of an ALTER TABLE."""
-        if isinstance(action, exp.Drop) and str(action.args.get("kind")).upper() == "COLUMN":
+        if isinstance(action, exp.AlterRename) and table.startswith(_BATCH_TMP):
+            self._batch_swap(table, statement)
+        elif isinstance(action, exp.Drop) and str(action.args.get("kind")).upper() == "COLUMN":
             column = _name(action.find(exp.Column))
+            self.schema.get(table, {}).pop(column, None)
             self.add("drop-column", f"DROP COLUMN {table}.{column} loses its data", statement)
         elif isinstance(action, exp.AlterColumn) and action.args.get("dtype"):
             self.add(
@@ -238,6 +319,7 @@ class _RevisionState:
         elif isinstance(action, exp.ModifyColumn):
             self._modify(table, action, statement)
         elif isinstance(action, exp.ColumnDef) and table not in self.created:
+            self.schema.setdefault(table, {})[_name(action.this)] = _type(action)
             if _not_null_without_default(action):
                 self.add(
                     "add-not-null-column",
@@ -297,6 +379,12 @@ def _not_null_without_default(column: exp.ColumnDef) -> bool:
     dtype = column.args.get("kind")
     serial = isinstance(dtype, exp.DataType) and dtype.this in _SELF_FILLING
     return not_null and not filled and not serial
+
+
+def _type(column: exp.ColumnDef) -> str:
+    """A column's declared type, upper-cased: what a batch copy is compared on."""
+    kind = column.args.get("kind")
+    return kind.sql().upper() if isinstance(kind, exp.Expression) else ""
 
 
 def _name(node: exp.Expression | None) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from runner import changelog
-from tests.conftest import Runner, load_scenario
+from tests.conftest import Runner, failing_revision, load_scenario
 from tests.databases import Database
 
 RISKY = '''"""drop the third table"""
@@ -141,3 +141,29 @@ def test_plan_file_holds_no_password(run: Runner, root: Path, servers: Any, tmp_
         assert "pw-in-the-plan" not in path.read_text()
         assert "***" in target["url"]
         run.ok("apply", str(path))
+
+
+def test_sqlite_plan_shows_batch_sql_without_touching_the_database(run: Runner, root: Path) -> None:
+    load_scenario("batch", root)
+    run.ok("upgrade", "batchy", "c1")
+    database = root / "var" / "batchy.sqlite"
+    before = database.read_bytes()
+    plan = run.ok("plan", "batchy").out
+    # Offline mode cannot render batch operations; the plan ran them on a copy.
+    assert "-- Running upgrade c1 -> c2" in plan
+    assert "CREATE TABLE _alembic_tmp_people" in plan
+    assert "INSERT INTO _alembic_tmp_people" in plan
+    assert "nickname" not in plan.split("CREATE TABLE _alembic_tmp_people", 1)[1].split(";")[0]
+    assert database.read_bytes() == before
+
+
+def test_sqlite_plan_reports_an_upgrade_that_would_fail(run: Runner, root: Path) -> None:
+    load_scenario("slow", root)
+    run.ok("upgrade", "slowpoke")
+    (versions(root) / "s4_fails.py").write_text(failing_revision("s4", "s3"))
+    outcome = run("plan", "slowpoke")
+    assert outcome.code == 1
+    assert "throw-away copy" in outcome.err
+    assert "no_such_table" in outcome.err
+    status = json.loads(run.ok("status", "slowpoke", "--json").out)["projects"][0]
+    assert status["current"] == ["s3"]
