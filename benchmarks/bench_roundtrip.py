@@ -36,7 +36,6 @@ import datetime as dt
 import importlib.metadata
 import os
 import platform
-import re
 import sqlite3
 import statistics
 import subprocess
@@ -51,11 +50,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "RESULTS.md"
 PROJECT = "bench"
-START = "<!-- bench_roundtrip:start -->"
-END = "<!-- bench_roundtrip:end -->"
 
 sys.path.insert(0, str(REPO))  # run from a checkout without installing, like the Makefile
 
+from benchmarks.results import update_section  # noqa: E402
 from runner import projects  # noqa: E402
 
 # --- the project ---------------------------------------------------------------
@@ -221,7 +219,6 @@ def render_section(
     )
     return textwrap.dedent(
         """\
-        {start}
         ## Round trip: `runner test` against pytest-alembic
 
         - command: `{command}` (also run by `nox -s bench`)
@@ -247,11 +244,8 @@ def render_section(
         says which changed), and the throw-away SQLite file is not synced to disk
         (`PRAGMA synchronous = OFF`); pytest-alembic's engine is a plain SQLite file, as
         its `alembic_engine` fixture is usually written.
-        {end}
         """
     ).format(
-        start=START,
-        end=END,
         command=command,
         now=now,
         nproc=os.cpu_count(),
@@ -269,17 +263,6 @@ def render_section(
         ratio=ratio,
         verdict=verdict,
     )
-
-
-def update_results(section: str, path: Path = RESULTS) -> None:
-    """Replace this benchmark's section in RESULTS.md, or append it; keep the rest."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END) + r"\n?", re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
 
 
 # --- main -------------------------------------------------------------------------
@@ -329,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print()
     print(section)
     if not args.no_write:
-        update_results(section)
+        update_section("bench_roundtrip", section)
         print(f"written to {RESULTS}")
 
 
