@@ -83,6 +83,24 @@ def _autocommit(connection: Connection, sql: str, **params: object) -> object:
     return value
 
 
+def _timed_out(project: str, timeout: float, holder: str) -> LockTimeout:
+    return LockTimeout(
+        f"{project}: could not take the migration lock within {timeout:.0f}s; held by"
+        f" {holder} (raise --lock-timeout or wait)"
+    )
+
+
+@contextmanager
+def _released_by(connection: Connection, unlock: str, **params: object) -> Iterator[None]:
+    """Run the block, then drop any unfinished transaction and release the lock."""
+    try:
+        yield
+    finally:
+        if connection.in_transaction():
+            connection.rollback()
+        _autocommit(connection, unlock, **params)
+
+
 @contextmanager
 def _postgresql(connection: Connection, project: str, timeout: float) -> Iterator[None]:
     key = advisory_key(project)
@@ -98,17 +116,10 @@ def _postgresql(connection: Connection, project: str, timeout: float) -> Iterato
             )
             announced = True
         if time.monotonic() >= deadline:
-            raise LockTimeout(
-                f"{project}: could not take the migration lock within {timeout:.0f}s; held by"
-                f" {_postgresql_holder(connection, key)} (raise --lock-timeout or wait)"
-            )
+            raise _timed_out(project, timeout, _postgresql_holder(connection, key))
         time.sleep(_POLL)
-    try:
+    with _released_by(connection, "SELECT pg_advisory_unlock(:k)", k=key):
         yield
-    finally:
-        if connection.in_transaction():
-            connection.rollback()
-        _autocommit(connection, "SELECT pg_advisory_unlock(:k)", k=key)
 
 
 def _postgresql_holder(connection: Connection, key: int) -> str:
@@ -144,16 +155,9 @@ def _mysql(connection: Connection, project: str, timeout: float) -> Iterator[Non
             _mysql_holder(connection, name),
         )
         if not _autocommit(connection, "SELECT GET_LOCK(:n, :t)", n=name, t=int(max(timeout, 1))):
-            raise LockTimeout(
-                f"{project}: could not take the migration lock within {timeout:.0f}s; held by"
-                f" {_mysql_holder(connection, name)} (raise --lock-timeout or wait)"
-            )
-    try:
+            raise _timed_out(project, timeout, _mysql_holder(connection, name))
+    with _released_by(connection, "SELECT RELEASE_LOCK(:n)", n=name):
         yield
-    finally:
-        if connection.in_transaction():
-            connection.rollback()
-        _autocommit(connection, "SELECT RELEASE_LOCK(:n)", n=name)
 
 
 def _mysql_holder(connection: Connection, name: str) -> str:
