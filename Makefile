@@ -100,7 +100,7 @@ lint-revisions: $(STAMP) ## Review checks, offline: PROJECT=x or ALL=1 [JSON=1] 
 test: $(STAMP) ## Run the whole test suite (nox -s tests); ARGS="..." passes pytest options
 	$(NOX) -s tests -- $(ARGS)
 
-lint: $(STAMP) ## ruff and mypy --strict (nox -s lint)
+lint: $(STAMP) ## ruff, mypy --strict and hadolint (nox -s lint)
 	$(NOX) -s lint
 
 image: $(STAMP) ## Build the Docker image (nox -s image); ARGS="--tag docker-alembic:1.0"
