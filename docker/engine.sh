@@ -31,10 +31,16 @@ elapsed() { printf '%.1fs' "$(( $(date +%s%N) - START_NS ))e-9"; }
 
 engine_answers() { docker info >/dev/null 2>&1; }
 
-# Without pgrep (procps), assume dockerd is alive and rely on the timeout.
+# A live dockerd: a killed one can linger as a zombie until its parent reaps
+# it, and must not count. Without pgrep (procps), assume alive and rely on the
+# timeout.
 dockerd_running() {
     command -v pgrep >/dev/null 2>&1 || return 0
-    pgrep -x dockerd >/dev/null 2>&1
+    local pid
+    for pid in $(pgrep -x dockerd 2>/dev/null); do
+        [[ "$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null)" != Z ]] && return 0
+    done
+    return 1
 }
 
 need_root() {
@@ -55,7 +61,7 @@ install_packages() {
 }
 
 start_dockerd() {
-    if command -v pgrep >/dev/null 2>&1 && pgrep -x dockerd >/dev/null 2>&1; then
+    if command -v pgrep >/dev/null 2>&1 && dockerd_running; then
         log "dockerd is running but not answering yet; waiting for it"
         return 0
     fi
