@@ -139,11 +139,16 @@ def safety_checks(
     entries = log_.entries(connection, newest_first=False)
     if connection.dialect.name in NON_TRANSACTIONAL and entries and not entries[-1].success:
         failed = entries[-1]
+        what = (
+            f"stopped during {failed.direction} {failed.revision} (started"
+            f" {failed.started_at:%Y-%m-%d %H:%M} UTC; killed?)"
+            if failed.error == IN_PROGRESS
+            else f"failed in {failed.direction} {failed.revision} at"
+            f" {failed.finished_at:%Y-%m-%d %H:%M} UTC ({failed.error[:200]})"
+        )
         raise Refused(
-            f"{penv.name}: the last run failed in {failed.direction} {failed.revision}"
-            f" at {failed.finished_at:%Y-%m-%d %H:%M} UTC ({failed.error[:200]}); this database"
-            " cannot roll DDL back, so check it by hand, then run: runner repair"
-            f" {penv.name}"
+            f"{penv.name}: the last run {what}; this database cannot roll DDL back, so check"
+            f" it by hand, then run: runner repair {penv.name}"
         )
     result = verify.check(penv.name, penv.target.display, penv.script, current, entries)
     if not result.ok:
@@ -207,6 +212,65 @@ def run_write(
     )
 
 
+# The error text of an in-progress row; a later success row supersedes it.
+IN_PROGRESS = "started, not finished (the run was interrupted during this revision)"
+
+
+def _run_marked(
+    penv: ProjectEnv,
+    connection: Connection,
+    log_: ChangeLog,
+    steps_fn: StepsFn,
+    hook: _Recorder,
+    action: str,
+    options: WriteOptions,
+    **context_kw: Any,
+) -> EnvRun:
+    """MySQL/MariaDB: one revision at a time, each after a committed "in progress" row.
+
+    Their DDL commits itself, so a run killed inside a revision can leave part
+    of it applied with nothing rolled back. The in-progress row (a failure row
+    until the step's success row follows it) makes the next ``upgrade`` refuse
+    and name the revision, instead of tripping over half-applied DDL.
+    """
+    planned: list[Any] = []
+
+    def plan(rev: Any, context: Any) -> list[Any]:
+        planned.extend(steps_fn(rev, context))
+        return []
+
+    total = penv.run(plan, connection, dont_mutate=True)
+    if connection.in_transaction():
+        connection.commit()
+    penv.config.attributes["transaction_per_migration"] = True
+    try:
+        for step in planned:
+            revision = getattr(step, "revision", None)
+            if revision is not None:
+                info = revision_info(penv, revision)
+                with connection.begin():
+                    log_.append(connection, log_.entry(
+                        revision=info.revision, down_revisions=info.down_revisions,
+                        direction=action, description=info.message, path=info.path,
+                        checksum="", started=changelog.utcnow(), success=False,
+                        error=IN_PROGRESS, plan_digest=options.plan_digest,
+                    ))  # fmt: skip
+            run = penv.run(_only(step), connection, on_step=hook, **context_kw)
+            if connection.in_transaction():
+                connection.commit()
+            total.planned.append(step)
+            total.applied += run.applied
+            total.heads_after = run.heads_after
+    finally:
+        penv.config.attributes.pop("transaction_per_migration", None)
+    return total
+
+
+def _only(step: Any) -> StepsFn:
+    """A steps function that runs exactly ``step``."""
+    return lambda _rev, _ctx: [step]
+
+
 def _run_steps(
     penv: ProjectEnv,
     connection: Connection,
@@ -222,6 +286,9 @@ def _run_steps(
     started = changelog.utcnow()
     hook = _Recorder(penv, log_, options, connection, buffered=not per_revision)
     try:
+        if connection.dialect.name in NON_TRANSACTIONAL and action in {"upgrade", "downgrade"}:
+            return _run_marked(penv, connection, log_, steps_fn, hook, action, options,
+                               **context_kw)  # fmt: skip
         if per_revision:
             # Also the MySQL default: it commits DDL by itself, so committing the
             # version and log rows after each step keeps them true even if killed.

@@ -46,10 +46,19 @@ def test_every_step_is_logged_with_provenance(run: Runner, slow: Database) -> No
                     "CI_PIPELINE_ID": "42"})  # fmt: skip
     run.ok("upgrade", "slowpoke")
     run.ok("downgrade", "slowpoke", "-1")
-    rows = log_rows(slow)
+    all_rows = log_rows(slow)
+    rows = [r for r in all_rows if r["success"]]
     assert [(r["revision"], r["direction"]) for r in rows] == [
         ("s1", "upgrade"), ("s2", "upgrade"), ("s3", "upgrade"), ("s3", "downgrade"),
     ]  # fmt: skip
+    if slow.backend == "mysql":
+        # DDL commits itself there: each step is announced by an "in progress" row first.
+        markers = [r for r in all_rows if not r["success"]]
+        assert [r["revision"] for r in markers] == ["s1", "s2", "s3", "s3"]
+        assert all("not finished" in r["error"] for r in markers)
+        assert [bool(r["success"]) for r in all_rows] == [False, True] * 4
+    else:
+        assert rows == all_rows
     for row in rows:
         assert bool(row["success"]) is True
         assert len(row["checksum"]) == 64
@@ -63,10 +72,11 @@ def test_every_step_is_logged_with_provenance(run: Runner, slow: Database) -> No
 
     document = json.loads(run.ok("log", "slowpoke", "--json").out)
     entries = document["projects"][0]["entries"]
-    assert [e["direction"] for e in entries][:2] == ["downgrade", "upgrade"]  # newest first
+    done = [e for e in entries if e["success"]]
+    assert [e["direction"] for e in done][:2] == ["downgrade", "upgrade"]  # newest first
     assert entries[0]["finished_at"].endswith("Z")
     only_s2 = json.loads(run.ok("log", "slowpoke", "--revision", "s2", "--json").out)
-    assert [e["revision"] for e in only_s2["projects"][0]["entries"]] == ["s2"]
+    assert {e["revision"] for e in only_s2["projects"][0]["entries"]} == {"s2"}
     assert "s3" in run.ok("log", "slowpoke").out
 
 
@@ -112,6 +122,13 @@ def test_kill_minus_nine_releases_the_lock(run: Runner, slow: Database) -> None:
     # A killed run leaves the database at a known revision: s1 (MySQL) or base.
     status = json.loads(run.ok("status", "slowpoke", "--json").out)["projects"][0]
     assert status["current"] in ([], ["s1"])
+    if slow.backend == "mysql":
+        # Its DDL is not transactional: the runner cannot know how much of s2 ran,
+        # so it names the revision and waits for a human to check and repair.
+        refused = run("upgrade", "slowpoke", "--lock-timeout", "30")
+        assert refused.code == 4, refused.output
+        assert "stopped during upgrade s2" in refused.err
+        run.ok("repair", "slowpoke")
     rerun = run("upgrade", "slowpoke", "--lock-timeout", "30")
     assert rerun.code == 0, rerun.output
     assert current(slow) == [HEAD]
@@ -173,7 +190,7 @@ def test_tampered_log_is_detected(run: Runner, slow: Database) -> None:
     checked = run("verify", "slowpoke", "--json")
     assert checked.code == 4
     kinds = [p["kind"] for p in json.loads(checked.out)["projects"][0]["problems"]]
-    assert kinds == ["log-tampered"]
+    assert set(kinds) == {"log-tampered"}  # MySQL also has s2's in-progress row
 
 
 FAILING = failing_revision("s4", "s3")
