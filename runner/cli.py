@@ -228,8 +228,26 @@ def downgrade(
 @json_option
 @pass_settings
 def status(settings: Settings, name: str | None, url: str | None, as_json: bool) -> None:
-    """Current revision, heads and pending count of NAME (all projects without NAME)."""
-    _run_each("status", settings.envs(name, name is None, url, "status"), commands.status, as_json)
+    """Current revision, heads and pending count of NAME (all projects without NAME).
+
+    Over all projects, one that cannot be read (unreachable database, broken
+    revision file) is shown with its problem and the others still are; the exit
+    code is then that of the first problem."""
+    if name:
+        _emit("status", [commands.status(settings.env(name, url))], as_json)
+        return
+    results, failures = [], []
+    for penv in settings.envs(None, True, url, "status"):
+        try:
+            results.append(commands.status(penv))
+        except RunnerError as exc:
+            failures.append(exc)
+            results.append(commands.unreadable_status(penv, str(exc)))
+    _emit("status", results, as_json)
+    if failures:
+        summary = RunnerError(f"status: {len(failures)} project(s) could not be read")
+        summary.exit_code = failures[0].exit_code
+        raise summary
 
 
 @cli.command()

@@ -146,6 +146,21 @@ def pending_sql(penv: ProjectEnv, current: tuple[str, ...]) -> tuple[list[Any], 
     return steps, run.sql
 
 
+def unreadable_status(penv: ProjectEnv, problem: str) -> StatusResult:
+    """A ``status`` row for a project whose database or history could not be read."""
+    return StatusResult(
+        project=penv.name,
+        url=penv.target.display,
+        url_source=penv.target.source,
+        version_table=None,
+        current=[],
+        heads=[],
+        pending=[],
+        up_to_date=False,
+        problem=problem.removeprefix(f"{penv.name}: "),
+    )
+
+
 def plan(penv: ProjectEnv, with_lint: bool = True) -> PlanResult:
     """``plan``: offline SQL from the database's current revision(s) to the heads,
     with the lint findings (and accepted ones, with their reasons) of those revisions."""

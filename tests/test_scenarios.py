@@ -185,3 +185,16 @@ def test_sqlite_batch_mode_alters_and_drops_columns(
     engine.dispose()
     assert set(columns) == {"id", "name", "nickname"}
     assert columns["name"]["nullable"] is True
+
+
+def test_status_of_all_projects_shows_the_ones_it_can_read(run: Runner, root: Path) -> None:
+    load_scenario("two_projects", root)
+    run.ok("upgrade", "beta")
+    run.env["ALPHA_DATABASE_URL"] = "postgresql://someone:pw-hidden@127.0.0.1:1/db"
+    outcome = run("status", "--json")
+    assert outcome.code == 3  # the first problem's code: unreachable
+    projects = {p["project"]: p for p in json.loads(outcome.out)["projects"]}
+    assert projects["beta"]["up_to_date"] is True
+    assert "cannot connect" in projects["alpha"]["problem"]
+    assert "pw-hidden" not in outcome.output
+    assert outcome.err.strip().splitlines()[-1] == "error: status: 1 project(s) could not be read"
