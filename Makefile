@@ -12,7 +12,7 @@ NOX    := $(BIN)/nox
 STAMP  := $(VENV)/.installed
 
 # Targets that act on one project stop early, with one line, when PROJECT is missing.
-PROJECT_GOALS := new revision upgrade downgrade plan history heads stamp log verify repair lint-revisions roundtrip
+PROJECT_GOALS := new revision merge upgrade downgrade plan history heads stamp log verify repair lint-revisions roundtrip
 ifneq ($(filter $(PROJECT_GOALS),$(MAKECMDGOALS)),)
 ifeq ($(strip $(PROJECT)$(ALL)),)
 $(error PROJECT is not set: run e.g. 'make $(firstword $(filter $(PROJECT_GOALS),$(MAKECMDGOALS))) PROJECT=example' (projects are the folders under projects/))
@@ -40,7 +40,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-.PHONY: help bootstrap list new revision upgrade downgrade status plan history heads stamp apply log verify repair lint-revisions roundtrip test lint image bench clean
+.PHONY: help bootstrap list new revision merge upgrade downgrade status plan history heads stamp apply log verify repair lint-revisions roundtrip test lint image bench clean
 
 help: ## Show this help
 	@echo "usage: make <target> [PROJECT=name] [REV=revision] [MSG=message] [SQL=1] [ALL=1] [JSON=1]"
@@ -57,6 +57,9 @@ new: $(STAMP) ## Create projects/PROJECT
 
 revision: $(STAMP) ## New revision: PROJECT=x MSG="..." [SQL=1 for paired .sql files]
 	$(RUNNER) revision $(PROJECT) -m "$(MSG)" $(if $(SQL),--sql)
+
+merge: $(STAMP) ## Merge the heads of PROJECT into one revision [MSG="..."]
+	$(RUNNER) merge $(PROJECT) $(if $(MSG),-m "$(MSG)")
 
 upgrade: $(STAMP) ## Apply revisions: PROJECT=x [REV=head], or ALL=1 for every project
 	$(RUNNER) upgrade $(if $(ALL),--all,$(PROJECT) $(REV))

@@ -53,7 +53,7 @@ def new_revision(
         if "Multiple heads" in detail:
             detail = (
                 f"{len(penv.heads())} heads ({', '.join(penv.heads())}); pass --head with one"
-                " of them, or merge them first"
+                f" of them, or merge them first (runner merge {penv.name})"
             )
         raise RevisionProblem(f"{penv.name}: cannot create a revision: {detail}") from exc
     finally:
@@ -79,14 +79,36 @@ def new_revision(
                 encoding="utf-8",
             )
             files.append(sql_path)
-    root = penv.project.path
+    return CreatedFiles(project=penv.name, files=_shown(penv, files), revision=script.revision)
+
+
+def merge_heads(penv: ProjectEnv, message: str | None = None) -> CreatedFiles:
+    """``merge``: a revision whose down revisions are all current heads (no schema change).
+
+    What `alembic merge heads` does; the runner suggests it whenever two heads
+    stop an upgrade.
+    """
+    heads = list(penv.heads())
+    if len(heads) < 2:
+        raise RevisionProblem(
+            f"{penv.name}: nothing to merge: one head ({', '.join(heads) or 'none'})"
+        )
+    try:
+        script = penv.script.generate_revision(
+            rev_id(), message or f"merge {', '.join(heads)}", head=heads
+        )
+    except (RevisionError, CommandError) as exc:
+        raise RevisionProblem(f"{penv.name}: cannot merge: {' '.join(str(exc).split())}") from exc
+    finally:
+        penv.forget_revisions()
+    if script is None:
+        raise RevisionProblem(f"{penv.name}: Alembic did not write a merge revision")
     return CreatedFiles(
-        project=penv.name,
-        files=[
-            str(f.relative_to(root.parent.parent))
-            if f.is_relative_to(root.parent.parent)
-            else str(f)
-            for f in files
-        ],
-        revision=script.revision,
+        project=penv.name, files=_shown(penv, [Path(script.path)]), revision=script.revision
     )
+
+
+def _shown(penv: ProjectEnv, files: list[Path]) -> list[str]:
+    """Paths relative to the repository root when they are under it."""
+    root = penv.project.path.parent.parent
+    return [str(f.relative_to(root)) if f.is_relative_to(root) else str(f) for f in files]

@@ -200,6 +200,15 @@ def upgrade(
     )
 
 
+@cli.command()
+@click.argument("name")
+@click.option("-m", "--message", default=None, help="Message (default: the merged heads).")
+@pass_settings
+def merge(settings: Settings, name: str, message: str | None) -> None:
+    """Create a revision that merges all heads of NAME into one."""
+    _emit("merge", [authoring.merge_heads(settings.env(name), message)], False)
+
+
 # ignore_unknown_options: so "-1" (one step down) is a REV, not an unknown option.
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("name")

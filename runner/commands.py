@@ -51,7 +51,8 @@ def _require_single_head(penv: ProjectEnv, verb: str) -> None:
     if len(heads) > 1:
         raise RevisionProblem(
             f"{penv.name}: {len(heads)} heads ({', '.join(heads)}): {verb} needs one; "
-            "merge them (alembic merge) or name a target: 'heads' for all, or one of the ids"
+            f"merge them (runner merge {penv.name}) or name a target: 'heads' for all, or one"
+            " of the ids"
         )
 
 

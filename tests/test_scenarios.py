@@ -165,6 +165,16 @@ def test_two_heads_are_named_and_heads_target_works(run: Runner, root: Path) -> 
     assert len(status["current"]) == 2
     assert "r2b" in status["current"]
 
+    merged = run.ok("merge", "tree")
+    heads = json.loads(run.ok("heads", "tree", "--json").out)["projects"][0]["revisions"]
+    assert len(heads) == 1
+    assert heads[0]["is_merge"] is True
+    assert heads[0]["revision"] in merged.out
+    assert sorted(heads[0]["down_revisions"]) == sorted(status["heads"])
+    run.ok("upgrade", "tree")  # one head again: plain upgrade works
+    assert status_of(run, "tree")["current"] == [heads[0]["revision"]]
+    assert run("merge", "tree").code == 2  # nothing left to merge
+
 
 def test_sqlite_batch_mode_alters_and_drops_columns(
     run: Runner, root: Path, tmp_path: Path
