@@ -261,8 +261,17 @@ class ProjectEnv:
             if outcome.reached_fn:
                 failed = outcome.failed_step
                 where = f" in {failed}" if failed is not None else ""
+                hint = ""
+                frames = traceback.extract_tb(exc.__traceback__)
+                if isinstance(exc, AssertionError) and any(
+                    f.name == "autocommit_block" for f in frames
+                ):
+                    hint = (
+                        " (autocommit_block cannot run inside the run's transaction: use"
+                        " --transaction-per-revision)"
+                    )
                 raise MigrationFailed(
-                    f"{self.name}: failed{where}: {_describe(exc)}", _failed_step(failed)
+                    f"{self.name}: failed{where}: {_describe(exc)}{hint}", _failed_step(failed)
                 ) from exc
             if isinstance(exc, OperationalError):
                 # A stock env.py connects by itself; its connection failures land here.

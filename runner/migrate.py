@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from alembic.runtime.migration import MigrationContext, MigrationInfo
@@ -189,6 +190,14 @@ def run_write(
             transaction.rollback()
             raise
         per_revision = options.per_revision or connection.dialect.name in NON_TRANSACTIONAL
+        if not per_revision and _uses_autocommit(penv, steps_fn, before.current):
+            log.info(
+                "%s: a pending revision uses autocommit_block (CREATE INDEX CONCURRENTLY and"
+                " the like), which cannot run inside one transaction: committing after each"
+                " revision for this run",
+                penv.name,
+            )
+            per_revision = True
         # When env.py works on our connection, checks and migration share one
         # transaction: nothing slips between them, and there is one commit, not two.
         # A stock env.py's own connection must see the change-log table committed.
@@ -264,6 +273,17 @@ def _run_marked(
     finally:
         penv.config.attributes.pop("transaction_per_migration", None)
     return total
+
+
+def _uses_autocommit(penv: ProjectEnv, steps_fn: StepsFn, current: Sequence[str]) -> bool:
+    """Whether a step about to run calls ``autocommit_block`` (read from its source)."""
+    try:
+        # Our steps functions only read the current heads (the context is unused).
+        steps = steps_fn(tuple(current), None)  # type: ignore[arg-type]
+    except Exception:  # an invalid target: the real run reports it properly
+        return False
+    paths = {s.revision.path for s in steps if getattr(s, "revision", None) is not None}
+    return any("autocommit_block" in Path(p).read_text(encoding="utf-8") for p in paths if p)
 
 
 def _only(step: Any) -> StepsFn:

@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
 from tests.conftest import Runner, load_scenario
-from tests.databases import Database
+from tests.databases import Database, ServerPool
 
 
 def status_of(run: Runner, project: str) -> dict[str, Any]:
@@ -208,3 +209,41 @@ def test_status_of_all_projects_shows_the_ones_it_can_read(run: Runner, root: Pa
     assert "cannot connect" in projects["alpha"]["problem"]
     assert "pw-hidden" not in outcome.output
     assert outcome.err.strip().splitlines()[-1] == "error: status: 1 project(s) could not be read"
+
+
+CONCURRENT_INDEX = '''"""index without blocking writes"""
+
+from alembic import op
+
+revision = "a3"
+down_revision = "a2"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.get_context().autocommit_block():
+        op.create_index("ix_orders_note", "orders", ["note"], postgresql_concurrently=True)
+
+
+def downgrade() -> None:
+    with op.get_context().autocommit_block():
+        op.drop_index("ix_orders_note", table_name="orders", postgresql_concurrently=True)
+'''
+
+
+@pytest.mark.postgresql
+def test_create_index_concurrently_runs(
+    run: Runner, root: Path, servers: ServerPool, tmp_path: Path
+) -> None:
+    load_scenario("two_projects", root)
+    (root / "projects" / "alpha" / "versions" / "a3_index.py").write_text(CONCURRENT_INDEX)
+    with servers.fresh("postgresql", tmp_path) as db:
+        run.env["ALPHA_DATABASE_URL"] = db.url_string
+        upgraded = run.ok("upgrade", "alpha")
+        # It cannot run inside one transaction: the run commits per revision and says so.
+        assert "autocommit_block" in upgraded.err
+        indexes = db.scalar_rows("SELECT indexname FROM pg_indexes WHERE tablename = 'orders'")
+        assert ("ix_orders_note",) in indexes
+        run.ok("downgrade", "alpha", "a2")
+        assert status_of(run, "alpha")["current"] == ["a2"]
