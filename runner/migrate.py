@@ -18,7 +18,6 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from alembic.runtime.migration import MigrationContext, MigrationInfo
@@ -276,14 +275,23 @@ def _run_marked(
 
 
 def _uses_autocommit(penv: ProjectEnv, steps_fn: StepsFn, current: Sequence[str]) -> bool:
-    """Whether a step about to run calls ``autocommit_block`` (read from its source)."""
+    """Whether a step about to run calls ``autocommit_block`` in its upgrade or downgrade.
+
+    Read from the compiled functions' names (no file access): catches the usual
+    ``op.get_context().autocommit_block()``, not a call hidden in a helper.
+    """
     try:
         # Our steps functions only read the current heads (the context is unused).
         steps = steps_fn(tuple(current), None)  # type: ignore[arg-type]
     except Exception:  # an invalid target: the real run reports it properly
         return False
-    paths = {s.revision.path for s in steps if getattr(s, "revision", None) is not None}
-    return any("autocommit_block" in Path(p).read_text(encoding="utf-8") for p in paths if p)
+    for step in steps:
+        module = getattr(getattr(step, "revision", None), "module", None)
+        for name in ("upgrade", "downgrade"):
+            code = getattr(getattr(module, name, None), "__code__", None)
+            if code is not None and "autocommit_block" in code.co_names:
+                return True
+    return False
 
 
 def _only(step: Any) -> StepsFn:
