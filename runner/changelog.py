@@ -117,6 +117,7 @@ class ChangeLog:
     db_user: str
     runner_version: str
     _last_hash: str | None = None
+    _created: bool = False  # ensure() ran in the current transaction
 
     @classmethod
     def for_project(
@@ -132,8 +133,11 @@ class ChangeLog:
     def ensure(self, connection: Connection) -> None:
         """Create the table on first use (call while holding the project lock)."""
         self.table.create(connection, checkfirst=True)
+        self._created = True
 
     def exists(self, connection: Connection) -> bool:
+        if self._created:
+            return True
         return sa.inspect(connection).has_table(self.table.name, schema=self.table.schema)
 
     def entry(
@@ -191,8 +195,9 @@ class ChangeLog:
         connection.execute(self.table.insert(), rows)
 
     def forget(self) -> None:
-        """Drop the cached newest hash (rows we appended may have been rolled back)."""
+        """Drop what we know of the table: a rollback may have undone our rows or the table."""
         self._last_hash = None
+        self._created = False
 
     def entries(
         self,

@@ -17,7 +17,6 @@ from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 
 from runner import capture, changelog, locking, migrate, planfile, verify
-from runner.checksums import revision_checksum
 from runner.environment import ProjectEnv
 from runner.errors import MigrationFailed, Refused, RevisionProblem
 from runner.migrate import DEFAULT_OPTIONS, WriteOptions
@@ -187,7 +186,7 @@ def plan(penv: ProjectEnv, with_lint: bool = True) -> PlanResult:
         revisions=revisions,
         sql=sql,
         findings=findings,
-        checksums={step.revision.revision: revision_checksum(step.revision.path) for step in steps},
+        checksums={step.revision.revision: penv.checksum(step.revision.path) for step in steps},
     )
 
 
@@ -211,7 +210,7 @@ def apply_plan(
             raise Refused(f"{name}: revision {rev} of the plan is no longer in the repository"
                           ) from exc  # fmt: skip
         assert script.path is not None
-        if revision_checksum(script.path) != checksum:
+        if penv.checksum(script.path) != checksum:
             raise Refused(f"{name}: revision {rev} ({revision_info(penv, script).path}) changed"
                           " since the plan was made; make a new plan")  # fmt: skip
     heads = sorted(penv.heads())
@@ -304,14 +303,16 @@ def repair(penv: ProjectEnv, options: WriteOptions = DEFAULT_OPTIONS) -> VerifyR
         log_ = migrate.change_log(penv, state.version_table_schema)
         log_.ensure(connection)
         entries = log_.entries(connection, newest_first=False)
-        before = verify.check(penv.name, penv.target.display, penv.script, state.current, entries)
+        before = verify.check(
+            penv.name, penv.target.display, penv.script, state.current, entries, penv.checksum
+        )
         recorded = verify.recorded_checksums(entries)
         now = changelog.utcnow()
         repaired = 0
         for rev in verify.applied_in_repository(penv.script, state.current):
             script = penv.revision(rev)
             assert script.path is not None
-            checksum = revision_checksum(script.path)
+            checksum = penv.checksum(script.path)
             entry = recorded.get(rev)
             if entry is not None and entry.checksum == checksum:
                 continue
@@ -330,7 +331,7 @@ def repair(penv: ProjectEnv, options: WriteOptions = DEFAULT_OPTIONS) -> VerifyR
             ))  # fmt: skip
         after = verify.check(
             penv.name, penv.target.display, penv.script, state.current,
-            log_.entries(connection, newest_first=False),
+            log_.entries(connection, newest_first=False), penv.checksum,
         )  # fmt: skip
     return after
 
@@ -343,7 +344,9 @@ def verify_project(penv: ProjectEnv) -> VerifyResult:
         state = read_env(penv, connection)
         log_ = migrate.change_log(penv, state.version_table_schema)
         entries = log_.entries(connection, newest_first=False)
-    return verify.check(penv.name, penv.target.display, penv.script, state.current, entries)
+    return verify.check(
+        penv.name, penv.target.display, penv.script, state.current, entries, penv.checksum
+    )
 
 
 def change_history(

@@ -18,6 +18,7 @@ import argparse
 import configparser
 import io
 import logging
+import os
 import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -36,6 +37,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from runner import redact
+from runner.checksums import revision_checksum
 from runner.database import describe_db_error
 from runner.errors import (
     ConfigError,
@@ -47,12 +49,15 @@ from runner.errors import (
     RunnerError,
 )
 from runner.projects import Project
+from runner.results import RevisionInfo
 from runner.targets import Target
 
 # fn(current_heads, migration_context) -> steps; Alembic's env.py callback protocol.
 StepsFn = Callable[[Any, MigrationContext], Sequence[Any]]
 # Called after each applied step, inside that step's transaction.
 StepHook = Callable[[MigrationContext, MigrationInfo], None]
+# Called once env.py has configured its context, before any step is planned.
+PrepareHook = Callable[["EnvRun", MigrationContext], None]
 
 
 @dataclass
@@ -121,6 +126,11 @@ class ProjectEnv:
     target: Target
     config: AlembicConfig
     _script: ScriptDirectory | None = field(default=None, repr=False)
+    # Per-run memos, dropped with the revision map: a run reads each file once.
+    _checksums: dict[str, str] = field(default_factory=dict, repr=False)
+    _listings: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    # revision id -> RevisionInfo, filled by runner.session.revision_info.
+    infos: dict[str, RevisionInfo] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, project: Project, target: Target) -> ProjectEnv:
@@ -178,8 +188,23 @@ class ProjectEnv:
         return self._script
 
     def forget_revisions(self) -> None:
-        """Drop the cached revision map (after writing a revision file)."""
+        """Drop the cached revision map and file memos (after writing a revision file)."""
         self._script = None
+        self._checksums.clear()
+        self._listings.clear()
+        self.infos.clear()
+
+    def checksum(self, path: str) -> str:
+        """:func:`~runner.checksums.revision_checksum` of a revision file, once per run."""
+        found = self._checksums.get(path)
+        if found is None:
+            # One listing per folder tells which revisions have paired .sql files.
+            folder = os.path.dirname(path)
+            listing = self._listings.get(folder)
+            if listing is None:
+                listing = self._listings[folder] = frozenset(os.listdir(folder))
+            found = self._checksums[path] = revision_checksum(path, listing)
+        return found
 
     def heads(self) -> tuple[str, ...]:
         """Head revision ids of the project's history, sorted for stable output."""
@@ -216,26 +241,36 @@ class ProjectEnv:
         *,
         as_sql: bool = False,
         on_step: StepHook | None = None,
+        prepare: PrepareHook | None = None,
         **context_kw: Any,
     ) -> EnvRun:
         """Run env.py once with ``fn`` as the migration callback.
 
         Errors are classified: before ``fn`` is reached, an exception is env.py's
         (or the connection's) fault; after, it is a migration failure, and the
-        caller decides how to report where the database was left.
+        caller decides how to report where the database was left. ``prepare``
+        runs first, inside env.py's transaction, once the current revisions are
+        known; whatever it raises reaches the caller unchanged.
         """
         outcome = EnvRun()
         buffer = io.StringIO()
         self.config.output_buffer = buffer
         self.config.attributes["connection"] = connection
+        prepare_errors: list[BaseException] = []
 
         def callback(rev: Any, context: MigrationContext) -> Sequence[Any]:
-            outcome.reached_fn = True
             outcome.version_table = context.version_table
             outcome.version_table_schema = context.version_table_schema
             outcome.used_our_connection = as_sql or context.connection is connection
             if not as_sql:
                 outcome.current = tuple(sorted(context.get_current_heads()))
+            if prepare is not None:
+                try:
+                    prepare(outcome, context)
+                except BaseException as exc:
+                    prepare_errors.append(exc)
+                    raise
+            outcome.reached_fn = True
             try:
                 steps = list(fn(rev, context))
             except (RevisionError, CommandError) as exc:
@@ -258,30 +293,9 @@ class ProjectEnv:
         except RunnerError:
             raise
         except Exception as exc:
-            if outcome.reached_fn:
-                failed = outcome.failed_step
-                where = f" in {failed}" if failed is not None else ""
-                hint = ""
-                frames = traceback.extract_tb(exc.__traceback__)
-                if isinstance(exc, AssertionError) and any(
-                    f.name == "autocommit_block" for f in frames
-                ):
-                    hint = (
-                        " (autocommit_block cannot run inside the run's transaction: use"
-                        " --transaction-per-revision)"
-                    )
-                raise MigrationFailed(
-                    f"{self.name}: failed{where}: {_describe(exc)}{hint}", _failed_step(failed)
-                ) from exc
-            if isinstance(exc, OperationalError):
-                # A stock env.py connects by itself; its connection failures land here.
-                reason = describe_db_error(exc)
-                raise DatabaseUnreachable(
-                    f"{self.name}: cannot connect to {self.target.display}: {reason}"
-                ) from exc
-            raise ConfigError(
-                f"{self.name}: env.py failed before migrating: {_describe(exc)}"
-            ) from exc
+            if exc in prepare_errors:
+                raise
+            raise self._classify(exc, outcome) from exc
         finally:
             self.config.attributes["connection"] = None
             # A stock env.py calls logging.config.fileConfig, which disables every
@@ -290,6 +304,31 @@ class ProjectEnv:
             progress.disabled = was_disabled
         outcome.sql = buffer.getvalue()
         return outcome
+
+    def _classify(self, exc: Exception, outcome: EnvRun) -> RunnerError:
+        """The runner error for an exception that escaped env.py."""
+        if outcome.reached_fn:
+            failed = outcome.failed_step
+            where = f" in {failed}" if failed is not None else ""
+            hint = ""
+            frames = traceback.extract_tb(exc.__traceback__)
+            if isinstance(exc, AssertionError) and any(
+                f.name == "autocommit_block" for f in frames
+            ):
+                hint = (
+                    " (autocommit_block cannot run inside the run's transaction: use"
+                    " --transaction-per-revision)"
+                )
+            return MigrationFailed(
+                f"{self.name}: failed{where}: {_describe(exc)}{hint}", _failed_step(failed)
+            )
+        if isinstance(exc, OperationalError):
+            # A stock env.py connects by itself; its connection failures land here.
+            reason = describe_db_error(exc)
+            return DatabaseUnreachable(
+                f"{self.name}: cannot connect to {self.target.display}: {reason}"
+            )
+        return ConfigError(f"{self.name}: env.py failed before migrating: {_describe(exc)}")
 
     @contextmanager
     def _revision_file_errors(self, include_env: bool = False) -> Iterator[None]:

@@ -3,10 +3,13 @@
 One visible sequence of steps (:func:`run_write`):
 
 1. connect, take the project's lock (:mod:`runner.locking`);
-2. in a first transaction: read where the database is, create the change-log
-   table if needed, and run the safety checks (failed state, ``verify``);
-3. in a second transaction (or one per revision): run env.py, writing one
-   change-log row per applied step inside that step's transaction;
+2. on PostgreSQL, one pass through env.py in one transaction: once env.py has
+   configured its context, read where the database is, create the change-log
+   table if needed and run the safety checks (failed state, ``verify``); then
+   migrate, writing one change-log row per applied step in that transaction;
+3. otherwise (SQLite, MySQL, one transaction per revision, a stock env.py with
+   its own connection, ``autocommit_block``): the checks in a first pass, then
+   the migration in a second (in the same transaction where it can be);
 4. on failure: roll back, record a failure row on its own, say where the
    database now is; release the lock (the connection closing releases it too).
 """
@@ -25,8 +28,7 @@ from sqlalchemy.engine import Connection
 
 from runner import __version__, changelog, locking, provenance, verify
 from runner.changelog import ChangeLog, LogEntry
-from runner.checksums import revision_checksum
-from runner.environment import EnvRun, ProjectEnv, StepsFn
+from runner.environment import EnvRun, PrepareHook, ProjectEnv, StepsFn
 from runner.errors import MigrationFailed, Refused
 from runner.results import MigrateResult, VerifyResult
 from runner.session import describe_revs, open_connection, read_env, revision_info
@@ -35,6 +37,11 @@ log = logging.getLogger("runner")
 
 # DDL on these commits itself: a failed run may leave a half-applied revision.
 NON_TRANSACTIONAL = {"mysql", "mariadb"}
+# Always checked in a pass of their own. SQLite too: its write lock is the
+# transaction (BEGIN IMMEDIATE, taken before env.py runs), and a stock env.py's
+# own connection creates its version table before we learn which connection
+# env.py uses, so it would wait on our lock.
+TWO_PASSES = NON_TRANSACTIONAL | {"sqlite"}
 
 
 @dataclass(frozen=True)
@@ -72,7 +79,7 @@ class _Recorder:
     def __init__(
         self,
         penv: ProjectEnv,
-        log_: ChangeLog,
+        log_: ChangeLog | None,
         options: WriteOptions,
         connection: Connection,
         buffered: bool,
@@ -88,17 +95,23 @@ class _Recorder:
         started, self.last = self.last, changelog.utcnow()
         clock, self.last_clock = self.last_clock, time.perf_counter()
         duration_ms = int((self.last_clock - clock) * 1000)
+        log_ = self.change_log
         entries = step_entries(
-            self.penv, self.log, step, started, self.options.plan_digest, duration_ms
+            self.penv, log_, step, started, self.options.plan_digest, duration_ms
         )
         if self.buffered and ctx.connection is self.connection:
             self.pending.extend(entries)
         else:
             assert ctx.connection is not None
-            self.log.append(ctx.connection, *entries)
+            log_.append(ctx.connection, *entries)
+
+    @property
+    def change_log(self) -> ChangeLog:
+        assert self.log is not None, "the change log is set before any step runs"
+        return self.log
 
     def flush(self) -> None:
-        self.log.append(self.connection, *self.pending)
+        self.change_log.append(self.connection, *self.pending)
         self.pending.clear()
 
 
@@ -126,7 +139,7 @@ def step_entries(
         info = revision_info(penv, script)
         entries.append(log_.entry(
             revision=rev, down_revisions=list(step.down_revision_ids), direction=direction,
-            description=info.message, path=info.path, checksum=revision_checksum(script.path),
+            description=info.message, path=info.path, checksum=penv.checksum(script.path),
             started=started, plan_digest=plan_digest, duration_ms=duration_ms,
         ))  # fmt: skip
     return entries
@@ -150,7 +163,9 @@ def safety_checks(
             f"{penv.name}: the last run {what}; this database cannot roll DDL back, so check"
             f" it by hand, then run: runner repair {penv.name}"
         )
-    result = verify.check(penv.name, penv.target.display, penv.script, current, entries)
+    result = verify.check(
+        penv.name, penv.target.display, penv.script, current, entries, penv.checksum
+    )
     if not result.ok:
         first = result.problems[0]
         more = f" (and {len(result.problems) - 1} more)" if len(result.problems) > 1 else ""
@@ -171,52 +186,140 @@ def run_write(
     precheck: Callable[[Sequence[str]], None] | None = None,
     **context_kw: Any,
 ) -> MigrateResult:
-    """Run a writing command under the lock, with checks and change-log rows."""
+    """Run a writing command under the lock, with checks and change-log rows.
+
+    ``check`` runs the safety checks (``upgrade``); ``precheck`` is called with
+    the current revisions under the lock (``apply``: the database must still be
+    where the plan starts).
+    """
+    checks = _Checks(penv, check, precheck)
     with (
         open_connection(penv, options.lock_timeout) as connection,
         locking.hold(connection, penv.name, options.lock_timeout),
     ):
-        transaction = connection.begin()
-        try:
-            before = read_env(penv, connection)
-            log_ = change_log(penv, before.version_table_schema)
-            log_.ensure(connection)
-            if check:
-                safety_checks(penv, connection, log_, before.current)
-            if precheck is not None:  # under the lock: nothing can move after it passes
-                precheck(before.current)
-        except BaseException:
-            transaction.rollback()
-            raise
-        per_revision = options.per_revision or connection.dialect.name in NON_TRANSACTIONAL
-        if not per_revision and _uses_autocommit(penv, steps_fn, before.current):
-            log.info(
-                "%s: a pending revision uses autocommit_block (CREATE INDEX CONCURRENTLY and"
-                " the like), which cannot run inside one transaction: committing after each"
-                " revision for this run",
-                penv.name,
-            )
-            per_revision = True
-        # When env.py works on our connection, checks and migration share one
-        # transaction: nothing slips between them, and there is one commit, not two.
-        # A stock env.py's own connection must see the change-log table committed.
-        shared = before.used_our_connection and not per_revision
-        if not shared:
-            transaction.commit()
-            if connection.dialect.name == "sqlite" and not before.used_our_connection:
-                # Our BEGIN IMMEDIATE would lock a stock env.py's own connection out:
-                # SQLite then runs unlocked (documented).
-                connection.info.pop(locking.SQLITE_BEGIN_KEY, None)
-        run = _run_steps(penv, connection, log_, steps_fn, options, action, per_revision,
-                         **context_kw)  # fmt: skip
-    after = run.heads_after if run.heads_after is not None else before.current
+        outcome = None
+        if not options.per_revision and connection.dialect.name not in TWO_PASSES:
+            outcome = _run_one_pass(penv, connection, steps_fn, options, action, checks,
+                                    **context_kw)  # fmt: skip
+        if outcome is None:
+            outcome = _run_two_passes(penv, connection, steps_fn, options, action, checks,
+                                      **context_kw)  # fmt: skip
+    before, run = outcome
+    after = run.heads_after if run.heads_after is not None else before
     return MigrateResult(
         project=penv.name,
         url=penv.target.display,
         action=action,
-        before=list(before.current),
+        before=list(before),
         after=list(after),
         steps=[revision_info(penv, s.revision) for s in run.planned if hasattr(s, "revision")],
+    )
+
+
+@dataclass(frozen=True)
+class _Checks:
+    """What must hold before a writing command migrates, checked under the lock."""
+
+    penv: ProjectEnv
+    safety: bool
+    precheck: Callable[[Sequence[str]], None] | None
+
+    def run(self, connection: Connection, seen: EnvRun) -> ChangeLog:
+        """Create the change log if needed, run the checks; return the log."""
+        log_ = change_log(self.penv, seen.version_table_schema)
+        log_.ensure(connection)
+        if self.safety:
+            safety_checks(self.penv, connection, log_, seen.current)
+        if self.precheck is not None:
+            self.precheck(seen.current)
+        return log_
+
+
+class _TwoPassesNeeded(Exception):
+    """Raised inside the one-pass run when this run needs the two-pass path."""
+
+
+def _run_one_pass(
+    penv: ProjectEnv,
+    connection: Connection,
+    steps_fn: StepsFn,
+    options: WriteOptions,
+    action: str,
+    checks: _Checks,
+    **context_kw: Any,
+) -> tuple[tuple[str, ...], EnvRun] | None:
+    """Checks and migration in one pass through env.py and one transaction.
+
+    Nothing can slip between the checks and the migration, and env.py runs once
+    (the cost over bare Alembic stays small). ``None`` when env.py turns out to
+    use a connection of its own or a pending revision needs ``autocommit_block``:
+    the transaction is rolled back before anything ran.
+    """
+    hook = _Recorder(penv, None, options, connection, buffered=True)
+
+    def prepare(seen: EnvRun, context: MigrationContext) -> None:
+        if context.connection is not connection:
+            raise _TwoPassesNeeded  # a stock env.py: our checks need their own commit
+        hook.log = checks.run(connection, seen)
+        if _uses_autocommit(penv, steps_fn, seen.current):
+            _say_autocommit(penv)
+            raise _TwoPassesNeeded
+
+    connection.begin()
+    try:
+        run = _run_steps(penv, connection, hook, steps_fn, options, action, per_revision=False,
+                         prepare=prepare, **context_kw)  # fmt: skip
+    except _TwoPassesNeeded:
+        connection.rollback()
+        return None
+    return run.current, run
+
+
+def _run_two_passes(
+    penv: ProjectEnv,
+    connection: Connection,
+    steps_fn: StepsFn,
+    options: WriteOptions,
+    action: str,
+    checks: _Checks,
+    **context_kw: Any,
+) -> tuple[tuple[str, ...], EnvRun]:
+    """Checks in a first pass, the migration in a second.
+
+    Both passes share one transaction when env.py works on our connection and
+    the run is one transaction (SQLite); otherwise the checks are committed
+    first: MySQL (DDL commits itself), one transaction per revision, a stock
+    env.py's own connection (which must see the change-log table).
+    """
+    transaction = connection.begin()
+    try:
+        before = read_env(penv, connection)
+        log_ = checks.run(connection, before)
+    except BaseException:
+        transaction.rollback()
+        raise
+    per_revision = options.per_revision or connection.dialect.name in NON_TRANSACTIONAL
+    if not per_revision and _uses_autocommit(penv, steps_fn, before.current):
+        _say_autocommit(penv)
+        per_revision = True
+    if per_revision or not before.used_our_connection:
+        transaction.commit()
+        if connection.dialect.name == "sqlite" and not before.used_our_connection:
+            # Our BEGIN IMMEDIATE would lock a stock env.py's own connection out:
+            # SQLite then runs unlocked (documented).
+            connection.info.pop(locking.SQLITE_BEGIN_KEY, None)
+    hook = _Recorder(penv, log_, options, connection, buffered=not per_revision)
+    run = _run_steps(penv, connection, hook, steps_fn, options, action, per_revision,
+                     **context_kw)  # fmt: skip
+    return before.current, run
+
+
+def _say_autocommit(penv: ProjectEnv) -> None:
+    log.info(
+        "%s: a pending revision uses autocommit_block (CREATE INDEX CONCURRENTLY and"
+        " the like), which cannot run inside one transaction: committing after each"
+        " revision for this run",
+        penv.name,
     )
 
 
@@ -227,7 +330,6 @@ IN_PROGRESS = "started, not finished (the run was interrupted during this revisi
 def _run_marked(
     penv: ProjectEnv,
     connection: Connection,
-    log_: ChangeLog,
     steps_fn: StepsFn,
     hook: _Recorder,
     action: str,
@@ -241,6 +343,7 @@ def _run_marked(
     until the step's success row follows it) makes the next ``upgrade`` refuse
     and name the revision, instead of tripping over half-applied DDL.
     """
+    log_ = hook.change_log
     planned: list[Any] = []
 
     def plan(rev: Any, context: Any) -> list[Any]:
@@ -302,21 +405,20 @@ def _only(step: Any) -> StepsFn:
 def _run_steps(
     penv: ProjectEnv,
     connection: Connection,
-    log_: ChangeLog,
+    hook: _Recorder,
     steps_fn: StepsFn,
     options: WriteOptions,
     action: str,
     per_revision: bool,
+    prepare: PrepareHook | None = None,
     **context_kw: Any,
 ) -> EnvRun:
     """Migrate, in the caller's open transaction if any, else in one of our own
     (or, per revision, in Alembic's); on failure record it and say where we are."""
     started = changelog.utcnow()
-    hook = _Recorder(penv, log_, options, connection, buffered=not per_revision)
     try:
         if connection.dialect.name in NON_TRANSACTIONAL and action in {"upgrade", "downgrade"}:
-            return _run_marked(penv, connection, log_, steps_fn, hook, action, options,
-                               **context_kw)  # fmt: skip
+            return _run_marked(penv, connection, steps_fn, hook, action, options, **context_kw)
         if per_revision:
             # Also the MySQL default: it commits DDL by itself, so committing the
             # version and log rows after each step keeps them true even if killed.
@@ -330,13 +432,14 @@ def _run_steps(
             return run
         if not connection.in_transaction():
             connection.begin()
-        run = penv.run(steps_fn, connection, on_step=hook, **context_kw)
+        run = penv.run(steps_fn, connection, on_step=hook, prepare=prepare, **context_kw)
         hook.flush()
         connection.commit()
         return run
     except MigrationFailed as exc:
         if connection.in_transaction():
             connection.rollback()
+        log_ = hook.change_log
         log_.forget()
         failed = exc.failed_step
         with connection.begin():

@@ -20,13 +20,24 @@ log = logging.getLogger("runner")
 
 
 def revision_info(penv: ProjectEnv, script: Script) -> RevisionInfo:
-    """Describe one revision for output."""
+    """Describe one revision for output (built once per revision per run)."""
+    info = penv.infos.get(script.revision)
+    if info is None:
+        info = penv.infos[script.revision] = _describe(penv, script)
+    return info
+
+
+def _describe(penv: ProjectEnv, script: Script) -> RevisionInfo:
     down = script.down_revision
     downs = [] if down is None else [down] if isinstance(down, str) else list(down)
-    # String arithmetic, no filesystem calls: this runs once per revision per step.
-    shown = os.path.relpath(script.path, penv.project.path)
-    if shown.startswith(".."):
-        shown = str(script.path)
+    # String arithmetic, no filesystem calls: the usual case is a plain prefix.
+    root = os.path.join(penv.project.path, "")
+    if script.path.startswith(root):
+        shown = script.path[len(root) :]
+    else:
+        shown = os.path.relpath(script.path, penv.project.path)
+        if shown.startswith(".."):
+            shown = str(script.path)
     return RevisionInfo(
         revision=script.revision,
         down_revisions=downs,

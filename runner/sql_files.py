@@ -14,10 +14,15 @@ from typing import Literal
 Direction = Literal["upgrade", "downgrade"]
 
 
+def sql_file_name(revision_file_name: str, direction: Direction) -> str:
+    """``abc_x.py`` -> ``abc_x.upgrade.sql`` (or ``.downgrade.sql``)."""
+    return f"{revision_file_name.rsplit('.', 1)[0]}.{direction}.sql"
+
+
 def sql_file_path(revision_file: str | Path, direction: Direction) -> Path:
     """``versions/abc_x.py`` -> ``versions/abc_x.upgrade.sql`` (or ``.downgrade.sql``)."""
     path = Path(revision_file)
-    return path.with_name(f"{path.stem}.{direction}.sql")
+    return path.with_name(sql_file_name(path.name, direction))
 
 
 def split_statements(sql: str) -> list[str]:

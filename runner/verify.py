@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from alembic.script import ScriptDirectory
 
@@ -59,8 +59,12 @@ def check(
     script: ScriptDirectory,
     current: Sequence[str],
     entries_oldest_first: Sequence[LogEntry],
+    checksum: Callable[[str], str] = revision_checksum,
 ) -> VerifyResult:
-    """Every problem that should stop an upgrade, plus warnings that should not."""
+    """Every problem that should stop an upgrade, plus warnings that should not.
+
+    ``checksum`` computes a revision file's checksum (pass a run's memo).
+    """
     problems: list[VerifyProblem] = []
     warnings: list[VerifyProblem] = []
     for rev in current:
@@ -76,7 +80,7 @@ def check(
         assert revision is not None
         assert revision.path is not None
         entry = recorded.get(rev)
-        actual = revision_checksum(revision.path)
+        actual = checksum(revision.path)
         if entry is None:
             warnings.append(VerifyProblem(
                 "no-checksum", rev, entry_path(revision.path),
