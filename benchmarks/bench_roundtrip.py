@@ -13,9 +13,10 @@ same project, in the same run. This script
       with the plugin's ``alembic_config`` / ``alembic_engine`` fixtures: it
       upgrades base to head one revision at a time, downgrades back to base one
       at a time, then upgrades again; nothing is reflected or compared;
-   b. ``python -m runner test NAME``: per revision, upgrade, reflect, downgrade,
-      reflect and compare with the schema before, upgrade again, reflect and
-      compare with the first upgrade (more work per revision than a);
+   b. ``python -m runner test NAME``: per revision, upgrade, snapshot the
+      schema, downgrade, snapshot and compare with the schema before, upgrade
+      again, snapshot and compare with the first upgrade (more work per
+      revision than a);
 
    pytest-alembic's experimental ``test_downgrade_leaves_no_trace`` (the check
    closest to ours) is not timed: it hands env.py a wrapper object as the
@@ -237,13 +238,15 @@ def render_section(
         **ours / pytest-alembic = {ratio:.2f}** (median against median); the issue's bar,
         0.50 or less, is **{verdict}**. Note the work differs: pytest-alembic's
         `test_up_down_consistency` only runs each upgrade and downgrade; `runner test`
-        also reflects the schema three times per revision and compares it, and re-runs
-        each upgrade right after its downgrade. Why ours is faster anyway: the whole walk
-        is one pass through env.py in one transaction (pytest-alembic runs env.py for
-        every step), unchanged tables are not reflected again (SQLite's `sqlite_master`
-        says which changed), and the throw-away SQLite file is not synced to disk
-        (`PRAGMA synchronous = OFF`); pytest-alembic's engine is a plain SQLite file, as
-        its `alembic_engine` fixture is usually written.
+        also takes a schema snapshot three times per revision and compares it, and
+        re-runs each upgrade right after its downgrade. Why ours is faster anyway: the
+        whole walk is one pass through env.py in one transaction (pytest-alembic runs
+        env.py for every step); on SQLite a snapshot is one `sqlite_master` query with
+        each table keyed by its normalised CREATE statements, so only tables whose
+        statements differ are reflected (none on a passing walk); and the throw-away
+        SQLite file is not synced to disk (`PRAGMA synchronous = OFF`);
+        pytest-alembic's engine is a plain SQLite file, as its `alembic_engine` fixture
+        is usually written.
         """
     ).format(
         command=command,
@@ -300,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             ),
             Contender(
                 f"`python -m runner test {PROJECT}`",
-                "upgrade, reflect, downgrade, reflect + compare, upgrade, reflect + compare",
+                "upgrade, snapshot, downgrade, snapshot + compare, upgrade, snapshot + compare",
                 [sys.executable, "-m", "runner", "--root", str(root), "test", PROJECT],
                 root,
                 [],

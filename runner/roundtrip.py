@@ -18,32 +18,28 @@ Cost is what the issue's benchmark measures (benchmarks/bench_roundtrip.py):
 the revision map is built once (``ProjectEnv.script``; ``alembic.command``
 would rebuild it on every call), and the whole walk is one pass through env.py
 on one connection in one transaction, with the checks made by the ``on_step``
-hook between steps. On SQLite, tables whose CREATE statements were seen before
-are not reflected again, and the throw-away file is not synced to disk.
+hook between steps. On SQLite a snapshot is one catalog query and nothing is
+reflected unless two snapshots differ (:mod:`runner.schema`), and the
+throw-away file is not synced to disk.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext, MigrationInfo, RevisionStep
 from alembic.script import Script
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.exc import CompileError, NotSupportedError
 
 from runner import junit, scratch, targets
 from runner.environment import ProjectEnv
 from runner.errors import MigrationFailed
 from runner.results import RoundTripCase, RoundTripResult
+from runner.schema import Memo, Snapshot, compare, take
 from runner.session import describe_revs, open_connection, read_current
-
-# A reflected schema as comparable plain data:
-# object ("table people", "view v", "sequence s") -> element ("column name") -> description.
-Schema = dict[str, dict[str, str]]
 
 UPGRADE = "upgrade"
 DOWNGRADE = "downgrade"
@@ -53,184 +49,6 @@ RE_UPGRADE = "re-upgrade"
 
 class RoundTripFailed(MigrationFailed):
     """At least one revision failed its round trip (exit 1); the report says which."""
-
-
-# --- reflection --------------------------------------------------------------
-
-
-def _cols(names: Sequence[str | None]) -> str:
-    return ", ".join(str(name) for name in names)
-
-
-def _type_name(type_: sa.types.TypeEngine[object], dialect: sa.Dialect) -> str:
-    try:
-        return str(type_.compile(dialect=dialect))
-    except CompileError:  # a reflected type the dialect cannot render back
-        return repr(type_)
-
-
-def _describe_table(
-    dialect: sa.Dialect,
-    columns: Sequence[dict[str, object]],
-    pk: dict[str, object],
-    indexes: Sequence[dict[str, object]],
-    uniques: Sequence[dict[str, object]],
-    fks: Sequence[dict[str, object]],
-    checks: Sequence[dict[str, object]],
-) -> dict[str, str]:
-    """One table's elements: the parts a downgrade could leave behind or lose."""
-    elements: dict[str, str] = {}
-    for col in columns:
-        text = f"{_type_name(col['type'], dialect)} {'NULL' if col['nullable'] else 'NOT NULL'}"  # type: ignore[arg-type]
-        if col.get("default") is not None:
-            text += f" DEFAULT {col['default']}"
-        elements[f"column {col['name']}"] = text
-    if pk.get("constrained_columns"):
-        elements["primary key"] = f"({_cols(pk['constrained_columns'])})"  # type: ignore[arg-type]
-    for ix in indexes:
-        names = ix.get("column_names") or []
-        exprs = ix.get("expressions") or names
-        unique = " UNIQUE" if ix.get("unique") else ""
-        elements[f"index {ix['name']}"] = f"({_cols(exprs)}){unique}"  # type: ignore[arg-type]
-    for uq in uniques:
-        cols = _cols(uq["column_names"])  # type: ignore[arg-type]
-        elements[f"unique {uq.get('name') or '(' + cols + ')'}"] = f"({cols})"
-    for fk in fks:
-        cols = _cols(fk["constrained_columns"])  # type: ignore[arg-type]
-        target = f"{fk['referred_table']}({_cols(fk['referred_columns'])})"  # type: ignore[arg-type]
-        options = " ".join(f"{k} {v}" for k, v in sorted((fk.get("options") or {}).items()))  # type: ignore[attr-defined]
-        elements[f"foreign key {fk.get('name') or '(' + cols + ')'}"] = (
-            f"({cols}) -> {target} {options}".rstrip()
-        )
-    for check in checks:
-        elements[f"check {check.get('name') or check['sqltext']}"] = str(check["sqltext"])
-    return elements
-
-
-def reflect(
-    connection: Connection,
-    ignore: frozenset[str] = frozenset(),
-    cache: dict[tuple[str, object], dict[str, str]] | None = None,
-) -> Schema:
-    """The default schema's tables, views and sequences, minus ``ignore`` (the version table).
-
-    ``cache`` ((table, fingerprint) -> elements) lets repeated reflections skip
-    tables whose definition was seen before (unchanged, or back to an earlier
-    definition, as after a downgrade and re-upgrade); see :func:`_catalog`. The
-    ``get_multi_*`` calls fetch every table at once where the dialect can (one
-    query each on PostgreSQL).
-    """
-    inspector = sa.inspect(connection)
-    tables, views, fingerprints = _catalog(connection, inspector)
-    cache = {} if cache is None else cache
-    names = [name for name in tables if name not in ignore]
-    keys = {name: (name, fingerprints.get(name)) for name in names}
-    stale = [n for n in names if keys[n][1] is None or keys[n] not in cache]
-    fresh = _reflect_tables(inspector, connection.dialect, stale)
-    # Without a fingerprint nothing is cached, so nothing stale can be served later.
-    cache.update({keys[n]: elements for n, elements in fresh.items() if keys[n][1] is not None})
-    schema: Schema = {f"table {n}": fresh[n] if n in fresh else cache[keys[n]] for n in names}
-    for view in views:
-        schema[f"view {view}"] = {}
-    if connection.dialect.supports_sequences:
-        try:
-            for sequence in inspector.get_sequence_names():
-                schema[f"sequence {sequence}"] = {}
-        except NotImplementedError:
-            pass
-    return schema
-
-
-def _catalog(
-    connection: Connection, inspector: sa.Inspector
-) -> tuple[list[str], list[str], dict[str, object]]:
-    """Table names, view names, and per table a fingerprint of its definition.
-
-    Only SQLite has fingerprints, and they are exact: everything SQLite
-    reports about a table (PRAGMA table_info, index_list, foreign_key_list) is
-    derived from the CREATE statements in ``sqlite_master``. One query then
-    stands in for six per table, which is most of the round trip's time on a
-    long history. Other dialects get none, so their tables are always reflected.
-    """
-    if connection.dialect.name != "sqlite":
-        return inspector.get_table_names(), inspector.get_view_names(), {}
-    rows = connection.exec_driver_sql("SELECT type, name, tbl_name, sql FROM sqlite_master").all()
-    # The same filters as SQLAlchemy's SQLite get_table_names / get_view_names.
-    tables = sorted(r[1] for r in rows if r[0] == "table" and not r[1].startswith("sqlite_"))
-    views = sorted(r[1] for r in rows if r[0] == "view")
-    found: dict[str, list[tuple[str, str, str | None]]] = {}
-    for type_, name, table, sql in rows:
-        found.setdefault(table, []).append((type_, name, sql))
-    return tables, views, {t: tuple(sorted(items, key=str)) for t, items in found.items()}
-
-
-def _reflect_tables(
-    inspector: sa.Inspector, dialect: sa.Dialect, names: list[str]
-) -> dict[str, dict[str, str]]:
-    """Elements of each table in ``names``, fetched in bulk."""
-    if not names:
-        return {}
-    columns = inspector.get_multi_columns(filter_names=names)
-    pks = inspector.get_multi_pk_constraint(filter_names=names)
-    indexes = inspector.get_multi_indexes(filter_names=names)
-    uniques = inspector.get_multi_unique_constraints(filter_names=names)
-    fks = inspector.get_multi_foreign_keys(filter_names=names)
-    checks = _checks(inspector, names)
-    return {
-        key[1]: _describe_table(
-            dialect,
-            columns[key],  # type: ignore[arg-type]
-            pks.get(key) or {},  # type: ignore[arg-type]
-            indexes.get(key, []),  # type: ignore[arg-type]
-            uniques.get(key, []),  # type: ignore[arg-type]
-            fks.get(key, []),  # type: ignore[arg-type]
-            checks.get(key, []),
-        )
-        for key in columns
-    }
-
-
-def _checks(
-    inspector: sa.Inspector, names: list[str]
-) -> dict[tuple[str | None, str], list[dict[str, object]]]:
-    try:
-        found = inspector.get_multi_check_constraints(filter_names=names)
-    except (NotImplementedError, NotSupportedError):  # dialects without CHECK reflection
-        return {}
-    return {key: [dict(check) for check in value] for key, value in found.items()}
-
-
-def diff(expected: Schema, actual: Schema) -> list[str]:
-    """What ``actual`` has that ``expected`` has not, and the reverse, one line each.
-
-    >>> diff({"table a": {"column x": "INTEGER NULL"}},
-    ...      {"table a": {"column x": "TEXT NULL"}, "table b": {"column id": "INTEGER NOT NULL"}})
-    ['table b added (column id)', 'table a: column x changed: INTEGER NULL -> TEXT NULL']
-    """
-    lines = []
-    for obj in _ordered(actual.keys() - expected.keys()):
-        members = ", ".join(
-            k.removeprefix("column ") for k in actual[obj] if k.startswith("column")
-        )
-        lines.append(f"{obj} added" + (f" (column {members})" if members else ""))
-    lines += [f"{obj} removed" for obj in _ordered(expected.keys() - actual.keys())]
-    for obj in _ordered(expected.keys() & actual.keys()):
-        before, after = expected[obj], actual[obj]
-        lines += [f"{obj}: {k} added: {after[k]}" for k in sorted(after.keys() - before.keys())]
-        lines += [f"{obj}: {k} removed: {before[k]}" for k in sorted(before.keys() - after.keys())]
-        lines += [
-            f"{obj}: {k} changed: {before[k]} -> {after[k]}"
-            for k in sorted(before.keys() & after.keys())
-            if before[k] != after[k]
-        ]
-    return lines
-
-
-def _ordered(objects: Iterable[str]) -> list[str]:
-    """Tables first, then views, then sequences: a left-behind table is the headline,
-    its SERIAL sequence a consequence."""
-    rank = {"table": 0, "view": 1, "sequence": 2}
-    return sorted(objects, key=lambda obj: (rank.get(obj.split(" ", 1)[0], 3), obj))
 
 
 # --- the walk ----------------------------------------------------------------
@@ -263,9 +81,9 @@ class _Walk:
     penv: ProjectEnv
     order: Sequence[Script]
     ignore: frozenset[str]
-    schema: Schema = field(default_factory=dict)  # the schema before the current revision
-    after: Schema = field(default_factory=dict)  # ... and after its first upgrade
-    cache: dict[tuple[str, object], dict[str, str]] = field(default_factory=dict)
+    schema: Snapshot = field(default_factory=lambda: Snapshot({}))  # before the current revision
+    after: Snapshot = field(default_factory=lambda: Snapshot({}))  # ... after its first upgrade
+    memo: Memo = field(default_factory=dict)  # reflected elements, shared by the comparisons
     done: int = 0  # steps applied (and checked) so far
     passed: list[RoundTripCase] = field(default_factory=list)
     clock: float = field(default_factory=time.perf_counter)
@@ -289,23 +107,31 @@ class _Walk:
         script, phase = self.plan[self.done]
         self.done += 1
         assert ctx.connection is not None  # online mode only
-        schema = reflect(ctx.connection, self.ignore, self.cache)
+        schema = take(ctx.connection, self.ignore)
         if phase == UPGRADE:
             self.after = schema
             return
         if phase == DOWNGRADE:
-            _require_same(script, SCHEMA_AFTER_DOWNGRADE, self.schema, schema)
+            self._require_same(script, SCHEMA_AFTER_DOWNGRADE, self.schema, schema)
             return
-        _require_same(script, RE_UPGRADE, self.after, schema)
+        self._require_same(script, RE_UPGRADE, self.after, schema)
         self.schema = schema
         now = time.perf_counter()
         self.passed.append(_case_result(script, "passed", now - self.clock))
         self.clock = now
 
+    def _require_same(
+        self, script: Script, step: str, expected: Snapshot, actual: Snapshot
+    ) -> None:
+        changes = compare(expected, actual, self.memo)
+        if changes:
+            more = f" (and {len(changes) - 1} more)" if len(changes) > 1 else ""
+            raise _StepFailed(script, step, f"{_HEADLINES[step]}: {changes[0]}{more}", changes)
+
     def run(self, connection: Connection) -> _StepFailed | None:
         """Walk the whole plan in one transaction; the first failure, if any."""
         with connection.begin():
-            self.schema = reflect(connection, self.ignore, self.cache)
+            self.schema = take(connection, self.ignore)
         self.clock = time.perf_counter()
         try:
             with connection.begin():
@@ -327,13 +153,6 @@ _HEADLINES = {
     SCHEMA_AFTER_DOWNGRADE: "downgrade left the schema different from before the upgrade",
     RE_UPGRADE: "upgrading again gave a different schema than the first upgrade",
 }
-
-
-def _require_same(script: Script, step: str, expected: Schema, actual: Schema) -> None:
-    changes = diff(expected, actual)
-    if changes:
-        more = f" (and {len(changes) - 1} more)" if len(changes) > 1 else ""
-        raise _StepFailed(script, step, f"{_HEADLINES[step]}: {changes[0]}{more}", changes)
 
 
 def _without_project(message: str, project: str) -> str:
