@@ -262,10 +262,14 @@ def upgrade(
 def downgrade(
     penv: ProjectEnv, revision: str, options: WriteOptions = DEFAULT_OPTIONS
 ) -> MigrateResult:
-    """``downgrade``: revert to ``revision`` (an id, ``-N`` or ``base``)."""
+    """``downgrade``: revert to ``revision`` (an id, ``-N`` or ``base``).
+
+    Refused (exit 4) like ``upgrade``: a ``downgrade()`` edited after its
+    revision was applied must not run unreviewed either.
+    """
     return migrate.run_write(
         penv, "downgrade", lambda rev, _ctx: penv.downgrade_steps(revision, rev), options,
-        destination_rev=revision,
+        check=True, destination_rev=revision,
     )  # fmt: skip
 
 

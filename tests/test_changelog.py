@@ -163,6 +163,10 @@ def test_edited_revision_blocks_upgrade_until_repair(
     refused = run("upgrade", "slowpoke")
     assert refused.code == 4
     assert "verify failed" in refused.err
+    # The edited code must not run the other way either.
+    refused = run("downgrade", "slowpoke", "-1")
+    assert refused.code == 4
+    assert "verify failed" in refused.err
 
     run.ok("repair", "slowpoke")
     assert run("verify", "slowpoke").code == 0
