@@ -23,6 +23,7 @@ from runner import (
     __version__,
     authoring,
     commands,
+    junit,
     locking,
     planfile,
     projects,
@@ -464,8 +465,7 @@ def test_(
 
     results = roundtrip.run_tests(envs, backend, server_url)
     if junit_file is not None:
-        junit_file.parent.mkdir(parents=True, exist_ok=True)
-        junit_file.write_text(roundtrip.junit_xml(results) + "\n", encoding="utf-8")
+        junit.write(junit_file, "runner test", roundtrip.junit_suites(results))
     _emit("test", results, as_json)
     failed = [r.project for r in results if not r.passed]
     if failed:
@@ -499,8 +499,7 @@ def lint_(
 
     results = [lint.lint(e, dialect) for e in settings.envs(name, all_, url, "lint")]
     if junit_file is not None:
-        junit_file.parent.mkdir(parents=True, exist_ok=True)
-        lint.write_junit(results, junit_file)
+        junit.write(junit_file, "runner lint", lint.junit_suites(results))
     _emit("lint", results, as_json)
     lint.raise_if_failed(results)
 

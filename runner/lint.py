@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sqlalchemy.engine import URL
 
-from runner import lint_graph, lint_sql, redact
+from runner import junit, lint_graph, lint_sql
 from runner.environment import ProjectEnv
-from runner.errors import EXIT_MIGRATION_FAILED, ConfigError, RunnerError
+from runner.errors import EXIT_MIGRATION_FAILED, RunnerError
 from runner.lint_markers import Marker, read_markers
 from runner.lint_rules import RULES, finding
 from runner.results import LintFinding, LintResult
@@ -188,46 +187,27 @@ def _sort_key(order: list[str]) -> Callable[[LintFinding], int]:
 # --- JUnit XML ------------------------------------------------------------------
 
 
-def junit_xml(results: Sequence[LintResult]) -> ET.Element:
-    """One testsuite per project, one testcase per revision plus one for the history.
+def junit_suites(results: Sequence[LintResult]) -> list[junit.Suite]:
+    """For JUnit XML: one testsuite per project, one testcase per revision plus one
+    for the history.
 
     Each unaccepted error is a ``<failure>``; other findings (warnings, info,
-    accepted ones) are listed in the case's ``<system-out>`` for the reviewer.
+    accepted ones) are the case's notes (``<system-out>``) for the reviewer.
     """
-    root = ET.Element("testsuites", name="runner lint")
-    total = failures = 0
+    suites = []
     for result in results:
-        suite = ET.SubElement(root, "testsuite", name=result.project)
-        cases = [HISTORY_CASE, *result.revisions]
-        suite_failures = 0
-        for name in cases:
-            case = ET.SubElement(suite, "testcase", classname=f"lint.{result.project}", name=name)
+        cases = []
+        for name in [HISTORY_CASE, *result.revisions]:
             mine = [f for f in result.findings if _case_of(f, result.revisions) == name]
             failing = [f for f in mine if f.severity == "error" and not f.accepted]
-            for item in failing:
-                message = redact.scrub(item.message)
-                element = ET.SubElement(case, "failure", type=item.rule, message=message)
-                element.text = redact.scrub(item.statement or item.message)
-            notes = [_line(f) for f in mine if f not in failing]
-            if notes:
-                ET.SubElement(case, "system-out").text = redact.scrub("\n".join(notes))
-            suite_failures += 1 if failing else 0
-        suite.set("tests", str(len(cases)))
-        suite.set("failures", str(suite_failures))
-        suite.set("errors", "0")
-        total, failures = total + len(cases), failures + suite_failures
-    root.set("tests", str(total))
-    root.set("failures", str(failures))
-    ET.indent(root)
-    return root
-
-
-def write_junit(results: Sequence[LintResult], path: Path) -> None:
-    """Write :func:`junit_xml` to ``path``; an unwritable path is a usage error."""
-    try:
-        ET.ElementTree(junit_xml(results)).write(path, encoding="utf-8", xml_declaration=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot write JUnit report {path}: {exc.strerror}") from exc
+            cases.append(junit.Case(
+                f"lint.{result.project}", name,
+                failures=[junit.Failure(f.message, f.rule, f.statement or f.message)
+                          for f in failing],
+                output="\n".join(_line(f) for f in mine if f not in failing),
+            ))  # fmt: skip
+        suites.append(junit.Suite(result.project, cases))
+    return suites
 
 
 def _case_of(item: LintFinding, revisions: list[str]) -> str:

@@ -253,15 +253,14 @@ def _cases(walk: _Walk, failure: _StepFailed | None) -> list[RoundTripCase]:
 # --- output --------------------------------------------------------------------
 
 
-def junit_xml(results: Sequence[RoundTripResult]) -> str:
-    """JUnit XML: one testsuite per project, one testcase per revision."""
-    suites = [
+def junit_suites(results: Sequence[RoundTripResult]) -> list[junit.Suite]:
+    """For JUnit XML: one testsuite per project, one testcase per revision."""
+    return [
         junit.Suite(
             f"{result.project} ({result.dialect})", [_junit_case(result, c) for c in result.cases]
         )
         for result in results
     ]
-    return junit.render("runner test", suites)
 
 
 def _junit_case(result: RoundTripResult, case: RoundTripCase) -> junit.Case:
@@ -274,9 +273,11 @@ def _junit_case(result: RoundTripResult, case: RoundTripCase) -> junit.Case:
             classname,
             name,
             case.seconds,
-            failure=f"{case.step}: {case.error}",
-            kind=case.step or "failure",
-            details="\n".join(case.diff),
+            failures=[
+                junit.Failure(
+                    f"{case.step}: {case.error}", case.step or "failure", "\n".join(case.diff)
+                )
+            ],
         )
     if case.status == "skipped":
         return junit.Case(classname, name, case.seconds, skipped=case.error or "skipped")

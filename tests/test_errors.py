@@ -207,3 +207,18 @@ def test_two_files_with_one_revision_id_are_refused(run: Runner, root: Path) -> 
     assert outcome.code == 2
     assert_one_line_error(outcome.err, "alpha", "a2 is present more than once")
     assert not (root / "var" / "alpha.sqlite").exists()
+
+
+@pytest.mark.parametrize("verb", ["lint", "test"])
+def test_unwritable_junit_report_is_a_usage_error(
+    run: Runner, root: Path, tmp_path: Path, verb: str
+) -> None:
+    """``--junit`` into a path that cannot be written: exit 2 naming the file, no traceback."""
+    load_scenario("roundtrip_clean", root)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the report's folder should be\n")
+    outcome = run(verb, "shop", "--junit", str(blocker / "report.xml"))
+    assert outcome.code == 2, outcome.output
+    assert outcome.err.startswith("error: cannot write JUnit report")
+    assert str(blocker / "report.xml") in outcome.err
+    assert "Traceback" not in outcome.output
