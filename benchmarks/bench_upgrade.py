@@ -181,8 +181,10 @@ def main() -> None:
         f" --repeat {args.repeat}` (run by `nox -s bench`). Machine: {os.cpu_count()} cores,"
         f" Python {platform.python_version()}. Each figure is the median wall time of"
         f" {args.repeat} runs of a new process upgrading a fresh database from base to head;"
-        " `runner` also takes the lock, verifies checksums and writes one change-log row per"
-        " revision in the same transaction.\n",
+        " `runner` also takes the lock, runs the safety checks (failed state, `verify`),"
+        " creates its change-log table and writes one change-log row per revision in the"
+        " same transaction; on PostgreSQL checks and migration share one pass through"
+        " env.py.\n",
         "Two measures: a whole new process each (what a CI stage pays), and the upgrade"
         " call alone, timed inside a new process after its imports (what the change log"
         " and the lock cost).\n",

@@ -23,7 +23,6 @@ from runner import (
     __version__,
     authoring,
     commands,
-    junit,
     locking,
     planfile,
     projects,
@@ -461,7 +460,7 @@ def test_(
     envs = settings.envs(name, all_, "sqlite://", "test")
     # One line per revision replaces Alembic's "Running upgrade ..." chatter (3 per revision).
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
-    from runner import roundtrip  # reflection machinery: only this verb pays for it
+    from runner import junit, roundtrip  # only this verb pays for reflection and XML
 
     results = roundtrip.run_tests(envs, backend, server_url)
     if junit_file is not None:
@@ -495,7 +494,7 @@ def lint_(
     as_json: bool,
 ) -> None:
     """Check NAME's history and upgrade SQL for risky changes (offline, no database)."""
-    from runner import lint  # here, not at the top: this block is lint's only CLI hook
+    from runner import junit, lint  # here, not at the top: lint's only CLI hook
 
     results = [lint.lint(e, dialect) for e in settings.envs(name, all_, url, "lint")]
     if junit_file is not None:
