@@ -154,8 +154,9 @@ class ChangeLog:
         error: str = "",
         plan_digest: str = "",
         duration_ms: int | None = None,
+        finished: dt.datetime | None = None,
     ) -> LogEntry:
-        finished = utcnow()
+        finished = finished or utcnow()
         if duration_ms is None:  # timestamps are whole seconds: callers pass a clock reading
             duration_ms = int((finished - started).total_seconds() * 1000)
         return LogEntry(

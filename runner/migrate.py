@@ -16,6 +16,7 @@ One visible sequence of steps (:func:`run_write`):
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import time
@@ -70,10 +71,13 @@ def change_log(penv: ProjectEnv, schema: str | None) -> ChangeLog:
 class _Recorder:
     """on_version_apply hook: change-log rows for each applied step.
 
-    Rows for steps run on our connection in one transaction are buffered and
-    written in one statement before that transaction commits (the same
-    transaction, fewer round trips); otherwise (a stock env.py's own
-    connection, or a transaction per revision) each step's rows go in with it.
+    Steps run on our connection in one transaction are only noted as they run
+    (which step, when); their rows are built and written in one statement
+    before that transaction commits, in :meth:`flush`. Same transaction, fewer
+    round trips, and the per-row work (checksums, descriptions) done in one
+    tight loop instead of between DDL statements, where it measured several
+    times slower. Otherwise (a stock env.py's own connection, or a transaction
+    per revision) each step's rows go in with it.
     """
 
     def __init__(
@@ -86,7 +90,7 @@ class _Recorder:
     ) -> None:
         self.penv, self.log, self.options = penv, log_, options
         self.connection, self.buffered = connection, buffered
-        self.pending: list[LogEntry] = []
+        self.pending: list[tuple[MigrationInfo, dt.datetime, dt.datetime, int]] = []
         self.last = changelog.utcnow()
         self.last_clock = time.perf_counter()
 
@@ -94,24 +98,29 @@ class _Recorder:
         # Steps run back to back: each one started when the previous one finished.
         started, self.last = self.last, changelog.utcnow()
         clock, self.last_clock = self.last_clock, time.perf_counter()
-        duration_ms = int((self.last_clock - clock) * 1000)
-        log_ = self.change_log
-        entries = step_entries(
-            self.penv, log_, step, started, self.options.plan_digest, duration_ms
-        )
+        noted = (step, started, self.last, int((self.last_clock - clock) * 1000))
         if self.buffered and ctx.connection is self.connection:
-            self.pending.extend(entries)
+            self.pending.append(noted)
         else:
             assert ctx.connection is not None
-            log_.append(ctx.connection, *entries)
+            self.change_log.append(ctx.connection, *self._entries(*noted))
 
     @property
     def change_log(self) -> ChangeLog:
         assert self.log is not None, "the change log is set before any step runs"
         return self.log
 
+    def _entries(
+        self, step: MigrationInfo, started: dt.datetime, finished: dt.datetime, duration_ms: int
+    ) -> list[LogEntry]:
+        return step_entries(
+            self.penv, self.change_log, step, started, self.options.plan_digest, duration_ms,
+            finished,
+        )  # fmt: skip
+
     def flush(self) -> None:
-        self.change_log.append(self.connection, *self.pending)
+        entries = [entry for noted in self.pending for entry in self._entries(*noted)]
+        self.change_log.append(self.connection, *entries)
         self.pending.clear()
 
 
@@ -119,9 +128,10 @@ def step_entries(
     penv: ProjectEnv,
     log_: ChangeLog,
     step: MigrationInfo,
-    started: Any,
+    started: dt.datetime,
     plan_digest: str,
     duration_ms: int | None = None,
+    finished: dt.datetime | None = None,
 ) -> list[LogEntry]:
     """Change-log rows for one Alembic step (a stamp may move several revisions)."""
     if step.is_stamp:
@@ -140,7 +150,7 @@ def step_entries(
         entries.append(log_.entry(
             revision=rev, down_revisions=list(step.down_revision_ids), direction=direction,
             description=info.message, path=info.path, checksum=penv.checksum(script.path),
-            started=started, plan_digest=plan_digest, duration_ms=duration_ms,
+            started=started, plan_digest=plan_digest, duration_ms=duration_ms, finished=finished,
         ))  # fmt: skip
     return entries
 
