@@ -224,7 +224,11 @@ class ChangeLog:
         query = query.order_by(order)
         if limit:
             query = query.limit(limit)
-        return [LogEntry(**row._asdict()) for row in connection.execute(query)]
+        entries = [LogEntry(**row._asdict()) for row in connection.execute(query)]
+        if not (revision or since or until or limit):  # the whole log: its newest hash is known
+            newest = entries[0 if newest_first else -1] if entries else None
+            self._last_hash = newest.row_hash if newest else GENESIS
+        return entries
 
 
 def chain_breaks(entries_oldest_first: Sequence[LogEntry]) -> list[int]:
