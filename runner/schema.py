@@ -119,20 +119,26 @@ def _ordered(objects: Iterable[str]) -> list[str]:
 
 
 def _sqlite_snapshot(connection: Connection, ignore: frozenset[str]) -> Snapshot:
-    rows = [
+    # The driver's cursor, in the connection's transaction: taken after every
+    # step of a walk, this read is worth keeping lean.
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute("SELECT type, name, tbl_name, sql FROM sqlite_master")
+        found = cursor.fetchall()
+    finally:
+        cursor.close()
+    rows = tuple(
         (type_, name, table, sql or "")
-        for type_, name, table, sql in connection.exec_driver_sql(
-            "SELECT type, name, tbl_name, sql FROM sqlite_master"
-        )
+        for type_, name, table, sql in found
         # The same filter as SQLAlchemy's SQLite get_table_names (sqlite_sequence...).
         if table not in ignore and not table.startswith("sqlite_")
-    ]
+    )
     grouped: dict[str, list[tuple[str, str, str]]] = {}
     for type_, name, table, sql in rows:
         obj = f"view {name}" if type_ == "view" else f"table {table}"
         grouped.setdefault(obj, []).append((type_, name, _sql_key(sql)))
     keys = {obj: tuple(sorted(items)) for obj, items in grouped.items()}
-    return Snapshot(keys=keys, statements=tuple(rows))
+    return Snapshot(keys=keys, statements=rows)
 
 
 def _replay(statements: Sequence[tuple[str, str, str, str]], objects: Sequence[str]) -> Schema:
