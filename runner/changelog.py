@@ -24,7 +24,10 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
+from runner.database import describe_db_error
+from runner.errors import ConfigError
 from runner.provenance import Provenance
 
 ERROR_LIMIT = 1000
@@ -132,7 +135,14 @@ class ChangeLog:
 
     def ensure(self, connection: Connection) -> None:
         """Create the table on first use (call while holding the project lock)."""
-        self.table.create(connection, checkfirst=True)
+        try:
+            self.table.create(connection, checkfirst=True)
+        except DBAPIError as exc:  # typically a user without CREATE rights
+            raise ConfigError(
+                f"{self.project}: cannot create the change-log table {self.table.fullname}:"
+                f" {describe_db_error(exc)} (the database user needs the right to create it"
+                " once, like the version table)"
+            ) from exc
         self._created = True
 
     def exists(self, connection: Connection) -> bool:

@@ -328,6 +328,14 @@ class ProjectEnv:
             return DatabaseUnreachable(
                 f"{self.name}: cannot connect to {self.target.display}: {reason}"
             )
+        if isinstance(exc, DBAPIError) and exc.statement:
+            # Alembic's own statements before the first step (creating the version
+            # table): usually a database user without the rights for them.
+            what = " ".join(exc.statement.split()[:3])
+            return ConfigError(
+                f"{self.name}: the database refused {what} before any revision ran:"
+                f" {describe_db_error(exc)} (check the database user's rights)"
+            )
         return ConfigError(f"{self.name}: env.py failed before migrating: {_describe(exc)}")
 
     @contextmanager

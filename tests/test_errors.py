@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests.conftest import Runner, failing_revision, load_scenario
-from tests.databases import Database
+from tests.databases import Database, ServerPool
 
 
 def assert_one_line_error(err: str, *needles: str) -> None:
@@ -222,3 +224,51 @@ def test_unwritable_junit_report_is_a_usage_error(
     assert outcome.err.startswith("error: cannot write JUnit report")
     assert str(blocker / "report.xml") in outcome.err
     assert "Traceback" not in outcome.output
+
+
+@pytest.mark.postgresql
+def test_database_user_without_create_rights_gets_one_line(
+    run: Runner, root: Path, servers: ServerPool, tmp_path: Path
+) -> None:
+    """A migration user that may not create tables: exit 2 naming the table, nothing applied.
+
+    PostgreSQL 15 and later give no CREATE on schema public to a new role:
+    first Alembic's version table is refused, then (once a DBA has created it)
+    the change-log table.
+    """
+    load_scenario("slow", root)
+    role = f"dalembic_norights_{uuid.uuid4().hex[:8]}"
+    with servers.fresh("postgresql", tmp_path) as database:
+        with database.connect() as connection:
+            connection.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+            connection.commit()
+        try:
+            url = make_url(database.url_string).set(username=role, password=None)
+            run.env["SLOWPOKE_DATABASE_URL"] = url.render_as_string(hide_password=False)
+
+            refused = run("upgrade", "slowpoke")
+            assert refused.code == 2, refused.output
+            assert refused.err.startswith(
+                "error: slowpoke: the database refused CREATE TABLE alembic_version_slowpoke"
+            )
+            assert "permission denied" in refused.err
+            assert len(refused.err.strip().splitlines()) == 1
+
+            with database.connect() as connection:
+                connection.exec_driver_sql(
+                    "CREATE TABLE alembic_version_slowpoke (version_num VARCHAR(32) PRIMARY KEY)"
+                )
+                connection.exec_driver_sql(f"GRANT ALL ON alembic_version_slowpoke TO {role}")
+                connection.commit()
+            refused = run("upgrade", "slowpoke")
+            assert refused.code == 2, refused.output
+            assert refused.err.startswith(
+                "error: slowpoke: cannot create the change-log table alembic_changelog_slowpoke:"
+            )
+            assert "permission denied" in refused.err
+            assert database.tables() == {"alembic_version_slowpoke"}
+        finally:
+            with database.connect() as connection:
+                connection.exec_driver_sql(f"DROP OWNED BY {role}")
+                connection.exec_driver_sql(f"DROP ROLE {role}")
+                connection.commit()
