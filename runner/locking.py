@@ -5,22 +5,36 @@
   ``pg_stat_activity`` (the runner sets ``application_name``).
 * MySQL/MariaDB: ``GET_LOCK``; the holder's connection is found through
   ``IS_USED_LOCK`` and the process list.
-* SQLite: the database's own write lock, taken by ``BEGIN IMMEDIATE`` at the
-  start of the command's transaction (the busy timeout is the lock timeout).
+* SQLite: an exclusive ``flock`` on ``<database file>.lock`` between runners
+  (the file says who holds it: pid, user, host, since when), then the
+  database's own write lock, taken by ``BEGIN IMMEDIATE`` at the start of the
+  command's transaction (the busy timeout is the lock timeout). The lock file
+  also serialises projects whose stock env.py opens its own connection, which
+  our ``BEGIN IMMEDIATE`` would lock out.
 
-All three die with the connection, so a killed run never leaves a stale lock
-behind (the failure mode of lock *rows*).
+All of them die with the connection or the process, so a killed run never
+leaves a stale lock behind (the failure mode of lock *rows*). The lock file
+itself stays: removing it could let two runs lock two different files.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import getpass
 import hashlib
 import logging
+import os
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import text
+
+try:
+    import fcntl
+except ImportError:  # Windows: SQLite runs keep BEGIN IMMEDIATE only
+    fcntl = None  # type: ignore[assignment]
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
@@ -61,7 +75,8 @@ def hold(connection: Connection, project: str, timeout: float) -> Iterator[None]
         # The write lock is the transaction: BEGIN IMMEDIATE instead of BEGIN.
         connection.info[SQLITE_BEGIN_KEY] = "BEGIN IMMEDIATE"
         try:
-            yield
+            with _sqlite_file(connection.engine.url.database, project, timeout):
+                yield
         except OperationalError as exc:
             if "database is locked" not in str(exc):
                 raise
@@ -173,3 +188,53 @@ def _mysql_holder(connection: Connection, name: str) -> str:
         return f"connection {holder}"
     user, host, seconds = row
     return f"connection {holder} (user {user}, from {host}, for {seconds}s)"
+
+
+@contextmanager
+def _sqlite_file(database: str | None, project: str, timeout: float) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``<database>.lock``; write who holds it inside."""
+    if not database or database == ":memory:" or database.startswith("file:") or fcntl is None:
+        yield  # nothing to lock beside (in-memory) or no flock (Windows): BEGIN IMMEDIATE only
+        return
+    fd = os.open(database + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        announced = False
+        while not _try_flock(fd):
+            if not announced:
+                log.info("%s: waiting up to %.0fs for the lock held by %s", project, timeout,
+                         _holder_in(fd))  # fmt: skip
+                announced = True
+            if time.monotonic() >= deadline:
+                raise _timed_out(project, timeout, _holder_in(fd))
+            time.sleep(_POLL)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, _whoami().encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # releases the flock (so does the process dying)
+
+
+def _try_flock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _holder_in(fd: int) -> str:
+    text = os.pread(fd, 512, 0).decode(errors="replace").strip()
+    return text or "another process"
+
+
+def _whoami() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # a container uid with no passwd entry
+        user = str(os.getuid())
+    since = dt.datetime.now().astimezone().strftime("%H:%M:%S")
+    return f"pid {os.getpid()} (user {user}, on {socket.gethostname()}, since {since})"

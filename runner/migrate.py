@@ -315,8 +315,8 @@ def _run_two_passes(
     if per_revision or not before.used_our_connection:
         transaction.commit()
         if connection.dialect.name == "sqlite" and not before.used_our_connection:
-            # Our BEGIN IMMEDIATE would lock a stock env.py's own connection out:
-            # SQLite then runs unlocked (documented).
+            # Our BEGIN IMMEDIATE would lock a stock env.py's own connection out;
+            # the runners' lock file (runner.locking) still keeps them apart.
             connection.info.pop(locking.SQLITE_BEGIN_KEY, None)
     hook = _Recorder(penv, log_, options, connection, buffered=not per_revision)
     run = _run_steps(penv, connection, hook, steps_fn, options, action, per_revision,

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from runner import changelog
 from tests.conftest import Runner, failing_revision, load_scenario
-from tests.databases import Database
+from tests.databases import Database, ServerPool
 
 HEAD = "s3"
 
@@ -253,3 +253,30 @@ def test_lock_timeout_names_the_holder(run: Runner, slow: Database) -> None:
     named = {"postgresql": "pid", "mysql": "connection", "sqlite": "another process"}
     assert named[slow.backend] in outcome.err
     assert "alembic_version_slowpoke" not in slow.tables()  # nothing ran
+
+
+def test_sqlite_lock_timeout_names_the_runner_holding_it(
+    run: Runner, root: Path, servers: ServerPool, tmp_path: Path
+) -> None:
+    """On SQLite the waiting run names the holding run (pid, user, host) from the lock file."""
+    load_scenario("slow", root)
+    with servers.fresh("sqlite", tmp_path) as database:
+        run.env["SLOWPOKE_DATABASE_URL"] = database.url_string
+        env = {**os.environ, **run.env, "RUNNER_ROOT": str(run.root), "SLOWPOKE_SECONDS": "60"}
+        with subprocess.Popen(
+            [sys.executable, "-m", "runner", "upgrade", "slowpoke"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        ) as holder:  # fmt: skip
+            try:
+                assert holder.stderr is not None
+                for line in holder.stderr:  # the slow revision is running: the lock is held
+                    if "slow step" in line:
+                        break
+                waiting = run("upgrade", "slowpoke", "--lock-timeout", "1")
+            finally:
+                holder.kill()
+        assert waiting.code == 5, waiting.output
+        assert f"held by pid {holder.pid} (user " in waiting.err
+        # Killed, the holder left the lock free: the next run completes.
+        assert run("upgrade", "slowpoke", "--lock-timeout", "30").code == 0
+        assert current(database) == [HEAD]

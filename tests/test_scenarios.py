@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +15,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-from tests.conftest import Runner, load_scenario
+from tests.conftest import SCENARIOS, Runner, load_scenario
 from tests.databases import Database, ServerPool
 
 
@@ -247,3 +249,31 @@ def test_create_index_concurrently_runs(
         assert ("ix_orders_note",) in indexes
         run.ok("downgrade", "alpha", "a2")
         assert status_of(run, "alpha")["current"] == ["a2"]
+
+
+def test_stock_project_on_sqlite_is_locked_too(
+    run: Runner, root: Path, servers: ServerPool, tmp_path: Path
+) -> None:
+    """A stock env.py opens its own connection, so BEGIN IMMEDIATE on ours cannot lock
+    it; the runners' lock file still lets only one of four concurrent runs migrate."""
+    ini = _stock_project(root, "legacy")
+    versions = ini.parent / "migrations" / "versions"
+    for source in (SCENARIOS / "slow" / "projects" / "slowpoke" / "versions").glob("*.py"):
+        shutil.copy(source, versions / source.name)
+    with servers.fresh("sqlite", tmp_path) as database:
+        env = {**os.environ, **run.env, "RUNNER_ROOT": str(root), "SLOWPOKE_SECONDS": "0.5",
+               "LEGACY_DATABASE_URL": database.url_string}  # fmt: skip
+        procs = [
+            subprocess.Popen([sys.executable, "-m", "runner", "upgrade", "legacy"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(4)
+        ]  # fmt: skip
+        outcomes = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=120)
+            outcomes.append((proc.returncode, out, err))
+        for code, out, err in outcomes:
+            assert code == 0, out + err
+        assert sum("nothing to do" in out for _, out, _ in outcomes) == 3
+        assert database.scalar_rows("SELECT version_num FROM alembic_version") == [("s3",)]
+        assert database.scalar_rows("SELECT id FROM second") == [(1,)]
