@@ -198,22 +198,20 @@ def run_write(
 ) -> MigrateResult:
     """Run a writing command under the lock, with checks and change-log rows.
 
-    ``check`` runs the safety checks (``upgrade``); ``precheck`` is called with
-    the current revisions under the lock (``apply``: the database must still be
-    where the plan starts).
+    ``check`` runs the safety checks (``upgrade``, ``downgrade``); ``precheck``
+    is called with the current revisions under the lock (``apply``: the
+    database must still be where the plan starts).
     """
-    checks = _Checks(penv, check, precheck)
     with (
         open_connection(penv, options.lock_timeout) as connection,
         locking.hold(connection, penv.name, options.lock_timeout),
     ):
+        write = _Write(penv, connection, action, steps_fn, options, check, precheck, context_kw)
         outcome = None
         if not options.per_revision and connection.dialect.name not in TWO_PASSES:
-            outcome = _run_one_pass(penv, connection, steps_fn, options, action, checks,
-                                    **context_kw)  # fmt: skip
+            outcome = write.one_pass()
         if outcome is None:
-            outcome = _run_two_passes(penv, connection, steps_fn, options, action, checks,
-                                      **context_kw)  # fmt: skip
+            outcome = write.two_passes()
     before, run = outcome
     after = run.heads_after if run.heads_after is not None else before
     return MigrateResult(
@@ -226,102 +224,207 @@ def run_write(
     )
 
 
-@dataclass(frozen=True)
-class _Checks:
-    """What must hold before a writing command migrates, checked under the lock."""
-
-    penv: ProjectEnv
-    safety: bool
-    precheck: Callable[[Sequence[str]], None] | None
-
-    def run(self, connection: Connection, seen: EnvRun) -> ChangeLog:
-        """Create the change log if needed, run the checks; return the log."""
-        log_ = change_log(self.penv, seen.version_table_schema)
-        log_.ensure(connection)
-        if self.safety:
-            safety_checks(self.penv, connection, log_, seen.current)
-        if self.precheck is not None:
-            self.precheck(seen.current)
-        return log_
-
-
 class _TwoPassesNeeded(Exception):
     """Raised inside the one-pass run when this run needs the two-pass path."""
 
 
-def _run_one_pass(
-    penv: ProjectEnv,
-    connection: Connection,
-    steps_fn: StepsFn,
-    options: WriteOptions,
-    action: str,
-    checks: _Checks,
-    **context_kw: Any,
-) -> tuple[tuple[str, ...], EnvRun] | None:
-    """Checks and migration in one pass through env.py and one transaction.
-
-    Nothing can slip between the checks and the migration, and env.py runs once
-    (the cost over bare Alembic stays small). ``None`` when env.py turns out to
-    use a connection of its own or a pending revision needs ``autocommit_block``:
-    the transaction is rolled back before anything ran.
-    """
-    hook = _Recorder(penv, None, options, connection, buffered=True)
-
-    def prepare(seen: EnvRun, context: MigrationContext) -> None:
-        if context.connection is not connection:
-            raise _TwoPassesNeeded  # a stock env.py: our checks need their own commit
-        hook.log = checks.run(connection, seen)
-        if _uses_autocommit(penv, steps_fn, seen.current):
-            _say_autocommit(penv)
-            raise _TwoPassesNeeded
-
-    connection.begin()
-    try:
-        run = _run_steps(penv, connection, hook, steps_fn, options, action, per_revision=False,
-                         prepare=prepare, **context_kw)  # fmt: skip
-    except _TwoPassesNeeded:
-        connection.rollback()
-        return None
-    return run.current, run
+# The error text of an in-progress row; a later success row supersedes it.
+IN_PROGRESS = "started, not finished (the run was interrupted during this revision)"
 
 
-def _run_two_passes(
-    penv: ProjectEnv,
-    connection: Connection,
-    steps_fn: StepsFn,
-    options: WriteOptions,
-    action: str,
-    checks: _Checks,
-    **context_kw: Any,
-) -> tuple[tuple[str, ...], EnvRun]:
-    """Checks in a first pass, the migration in a second.
+@dataclass
+class _Write:
+    """One writing command on one locked connection: what to run, and how."""
 
-    Both passes share one transaction when env.py works on our connection and
-    the run is one transaction (SQLite); otherwise the checks are committed
-    first: MySQL (DDL commits itself), one transaction per revision, a stock
-    env.py's own connection (which must see the change-log table).
-    """
-    transaction = connection.begin()
-    try:
-        before = read_env(penv, connection)
-        log_ = checks.run(connection, before)
-    except BaseException:
-        transaction.rollback()
-        raise
-    per_revision = options.per_revision or connection.dialect.name in NON_TRANSACTIONAL
-    if not per_revision and _uses_autocommit(penv, steps_fn, before.current):
-        _say_autocommit(penv)
-        per_revision = True
-    if per_revision or not before.used_our_connection:
-        transaction.commit()
-        if connection.dialect.name == "sqlite" and not before.used_our_connection:
-            # Our BEGIN IMMEDIATE would lock a stock env.py's own connection out;
-            # the runners' lock file (runner.locking) still keeps them apart.
-            connection.info.pop(locking.SQLITE_BEGIN_KEY, None)
-    hook = _Recorder(penv, log_, options, connection, buffered=not per_revision)
-    run = _run_steps(penv, connection, hook, steps_fn, options, action, per_revision,
-                     **context_kw)  # fmt: skip
-    return before.current, run
+    penv: ProjectEnv
+    connection: Connection
+    action: str
+    steps_fn: StepsFn
+    options: WriteOptions
+    safety: bool  # run safety_checks first
+    precheck: Callable[[Sequence[str]], None] | None
+    context_kw: dict[str, Any]
+
+    def checks(self, seen: EnvRun) -> ChangeLog:
+        """Create the change log if needed, run the checks; return the log."""
+        log_ = change_log(self.penv, seen.version_table_schema)
+        log_.ensure(self.connection)
+        if self.safety:
+            safety_checks(self.penv, self.connection, log_, seen.current)
+        if self.precheck is not None:
+            self.precheck(seen.current)
+        return log_
+
+    def one_pass(self) -> tuple[tuple[str, ...], EnvRun] | None:
+        """Checks and migration in one pass through env.py and one transaction.
+
+        Nothing can slip between the checks and the migration, and env.py runs
+        once (the cost over bare Alembic stays small). ``None`` when env.py
+        turns out to use a connection of its own or a pending revision needs
+        ``autocommit_block``: the transaction is rolled back before anything ran.
+        """
+        hook = _Recorder(self.penv, None, self.options, self.connection, buffered=True)
+
+        def prepare(seen: EnvRun, context: MigrationContext) -> None:
+            if context.connection is not self.connection:
+                raise _TwoPassesNeeded  # a stock env.py: our checks need their own commit
+            hook.log = self.checks(seen)
+            if self.uses_autocommit(seen.current):
+                _say_autocommit(self.penv)
+                raise _TwoPassesNeeded
+
+        self.connection.begin()
+        try:
+            run = self.migrate(hook, per_revision=False, prepare=prepare)
+        except _TwoPassesNeeded:
+            self.connection.rollback()
+            return None
+        return run.current, run
+
+    def two_passes(self) -> tuple[tuple[str, ...], EnvRun]:
+        """Checks in a first pass, the migration in a second.
+
+        Both passes share one transaction when env.py works on our connection
+        and the run is one transaction (SQLite); otherwise the checks are
+        committed first: MySQL (DDL commits itself), one transaction per
+        revision, a stock env.py's own connection (which must see the
+        change-log table).
+        """
+        connection = self.connection
+        transaction = connection.begin()
+        try:
+            before = read_env(self.penv, connection)
+            log_ = self.checks(before)
+        except BaseException:
+            transaction.rollback()
+            raise
+        per_revision = self.options.per_revision or connection.dialect.name in NON_TRANSACTIONAL
+        if not per_revision and self.uses_autocommit(before.current):
+            _say_autocommit(self.penv)
+            per_revision = True
+        if per_revision or not before.used_our_connection:
+            transaction.commit()
+            if connection.dialect.name == "sqlite" and not before.used_our_connection:
+                # Our BEGIN IMMEDIATE would lock a stock env.py's own connection out;
+                # the runners' lock file (runner.locking) still keeps them apart.
+                connection.info.pop(locking.SQLITE_BEGIN_KEY, None)
+        hook = _Recorder(self.penv, log_, self.options, connection, buffered=not per_revision)
+        return before.current, self.migrate(hook, per_revision)
+
+    def uses_autocommit(self, current: Sequence[str]) -> bool:
+        """Whether a step about to run calls ``autocommit_block`` in its upgrade or downgrade.
+
+        Read from the compiled functions' names (no file access): catches the
+        usual ``op.get_context().autocommit_block()``, not a call hidden in a helper.
+        """
+        try:
+            # Our steps functions only read the current heads (the context is unused).
+            steps = self.steps_fn(tuple(current), None)  # type: ignore[arg-type]
+        except Exception:  # an invalid target: the real run reports it properly
+            return False
+        for step in steps:
+            module = getattr(getattr(step, "revision", None), "module", None)
+            for name in ("upgrade", "downgrade"):
+                code = getattr(getattr(module, name, None), "__code__", None)
+                if code is not None and "autocommit_block" in code.co_names:
+                    return True
+        return False
+
+    def migrate(
+        self, hook: _Recorder, per_revision: bool, prepare: PrepareHook | None = None
+    ) -> EnvRun:
+        """Migrate, in the caller's open transaction if any, else in one of our own
+        (or, per revision, in Alembic's); on failure record it and say where we are."""
+        penv, connection = self.penv, self.connection
+        started = changelog.utcnow()
+        try:
+            runs_ddl = self.action in {"upgrade", "downgrade"}  # a stamp moves the version only
+            if connection.dialect.name in NON_TRANSACTIONAL and runs_ddl:
+                return self.marked(hook)
+            if per_revision:
+                # Also the MySQL default: it commits DDL by itself, so committing the
+                # version and log rows after each step keeps them true even if killed.
+                penv.config.attributes["transaction_per_migration"] = True
+                try:
+                    run = penv.run(self.steps_fn, connection, on_step=hook, **self.context_kw)
+                finally:
+                    penv.config.attributes.pop("transaction_per_migration", None)
+                if connection.in_transaction():  # whatever Alembic read after its last commit
+                    connection.commit()
+                return run
+            if not connection.in_transaction():
+                connection.begin()
+            run = penv.run(
+                self.steps_fn, connection, on_step=hook, prepare=prepare, **self.context_kw
+            )
+            hook.flush()
+            connection.commit()
+            return run
+        except MigrationFailed as exc:
+            raise self.record_failure(hook.change_log, exc, started) from exc
+
+    def record_failure(
+        self, log_: ChangeLog, exc: MigrationFailed, started: dt.datetime
+    ) -> MigrationFailed:
+        """Roll back, write a failure row on its own; the error to raise, saying where
+        the database now is."""
+        connection = self.connection
+        if connection.in_transaction():
+            connection.rollback()
+        log_.forget()
+        failed = exc.failed_step
+        with connection.begin():
+            log_.ensure(connection)  # the rollback may have taken a new table with it
+            current = read_env(self.penv, connection).current
+            revision, downs, description = failed or ("", (), "")
+            log_.append(connection, log_.entry(
+                revision=revision, down_revisions=list(downs), direction=self.action,
+                description=description, path="", checksum="", started=started,
+                success=False, error=str(exc), plan_digest=self.options.plan_digest,
+            ))  # fmt: skip
+        return MigrationFailed(f"{exc}; database is at {describe_revs(current)}")
+
+    def marked(self, hook: _Recorder) -> EnvRun:
+        """MySQL/MariaDB: one revision at a time, each after a committed "in progress" row.
+
+        Their DDL commits itself, so a run killed inside a revision can leave
+        part of it applied with nothing rolled back. The in-progress row (a
+        failure row until the step's success row follows it) makes the next
+        ``upgrade`` refuse and name the revision, instead of tripping over
+        half-applied DDL.
+        """
+        penv, connection, log_ = self.penv, self.connection, hook.change_log
+        planned: list[Any] = []
+
+        def plan(rev: Any, context: Any) -> list[Any]:
+            planned.extend(self.steps_fn(rev, context))
+            return []
+
+        total = penv.run(plan, connection, dont_mutate=True)
+        if connection.in_transaction():
+            connection.commit()
+        penv.config.attributes["transaction_per_migration"] = True
+        try:
+            for step in planned:
+                revision = getattr(step, "revision", None)
+                if revision is not None:
+                    info = revision_info(penv, revision)
+                    with connection.begin():
+                        log_.append(connection, log_.entry(
+                            revision=info.revision, down_revisions=info.down_revisions,
+                            direction=self.action, description=info.message, path=info.path,
+                            checksum="", started=changelog.utcnow(), success=False,
+                            error=IN_PROGRESS, plan_digest=self.options.plan_digest,
+                        ))  # fmt: skip
+                run = penv.run(_only(step), connection, on_step=hook, **self.context_kw)
+                if connection.in_transaction():
+                    connection.commit()
+                total.planned.append(step)
+                total.applied += run.applied
+                total.heads_after = run.heads_after
+        finally:
+            penv.config.attributes.pop("transaction_per_migration", None)
+        return total
 
 
 def _say_autocommit(penv: ProjectEnv) -> None:
@@ -333,132 +436,6 @@ def _say_autocommit(penv: ProjectEnv) -> None:
     )
 
 
-# The error text of an in-progress row; a later success row supersedes it.
-IN_PROGRESS = "started, not finished (the run was interrupted during this revision)"
-
-
-def _run_marked(
-    penv: ProjectEnv,
-    connection: Connection,
-    steps_fn: StepsFn,
-    hook: _Recorder,
-    action: str,
-    options: WriteOptions,
-    **context_kw: Any,
-) -> EnvRun:
-    """MySQL/MariaDB: one revision at a time, each after a committed "in progress" row.
-
-    Their DDL commits itself, so a run killed inside a revision can leave part
-    of it applied with nothing rolled back. The in-progress row (a failure row
-    until the step's success row follows it) makes the next ``upgrade`` refuse
-    and name the revision, instead of tripping over half-applied DDL.
-    """
-    log_ = hook.change_log
-    planned: list[Any] = []
-
-    def plan(rev: Any, context: Any) -> list[Any]:
-        planned.extend(steps_fn(rev, context))
-        return []
-
-    total = penv.run(plan, connection, dont_mutate=True)
-    if connection.in_transaction():
-        connection.commit()
-    penv.config.attributes["transaction_per_migration"] = True
-    try:
-        for step in planned:
-            revision = getattr(step, "revision", None)
-            if revision is not None:
-                info = revision_info(penv, revision)
-                with connection.begin():
-                    log_.append(connection, log_.entry(
-                        revision=info.revision, down_revisions=info.down_revisions,
-                        direction=action, description=info.message, path=info.path,
-                        checksum="", started=changelog.utcnow(), success=False,
-                        error=IN_PROGRESS, plan_digest=options.plan_digest,
-                    ))  # fmt: skip
-            run = penv.run(_only(step), connection, on_step=hook, **context_kw)
-            if connection.in_transaction():
-                connection.commit()
-            total.planned.append(step)
-            total.applied += run.applied
-            total.heads_after = run.heads_after
-    finally:
-        penv.config.attributes.pop("transaction_per_migration", None)
-    return total
-
-
-def _uses_autocommit(penv: ProjectEnv, steps_fn: StepsFn, current: Sequence[str]) -> bool:
-    """Whether a step about to run calls ``autocommit_block`` in its upgrade or downgrade.
-
-    Read from the compiled functions' names (no file access): catches the usual
-    ``op.get_context().autocommit_block()``, not a call hidden in a helper.
-    """
-    try:
-        # Our steps functions only read the current heads (the context is unused).
-        steps = steps_fn(tuple(current), None)  # type: ignore[arg-type]
-    except Exception:  # an invalid target: the real run reports it properly
-        return False
-    for step in steps:
-        module = getattr(getattr(step, "revision", None), "module", None)
-        for name in ("upgrade", "downgrade"):
-            code = getattr(getattr(module, name, None), "__code__", None)
-            if code is not None and "autocommit_block" in code.co_names:
-                return True
-    return False
-
-
 def _only(step: Any) -> StepsFn:
     """A steps function that runs exactly ``step``."""
     return lambda _rev, _ctx: [step]
-
-
-def _run_steps(
-    penv: ProjectEnv,
-    connection: Connection,
-    hook: _Recorder,
-    steps_fn: StepsFn,
-    options: WriteOptions,
-    action: str,
-    per_revision: bool,
-    prepare: PrepareHook | None = None,
-    **context_kw: Any,
-) -> EnvRun:
-    """Migrate, in the caller's open transaction if any, else in one of our own
-    (or, per revision, in Alembic's); on failure record it and say where we are."""
-    started = changelog.utcnow()
-    try:
-        if connection.dialect.name in NON_TRANSACTIONAL and action in {"upgrade", "downgrade"}:
-            return _run_marked(penv, connection, steps_fn, hook, action, options, **context_kw)
-        if per_revision:
-            # Also the MySQL default: it commits DDL by itself, so committing the
-            # version and log rows after each step keeps them true even if killed.
-            penv.config.attributes["transaction_per_migration"] = True
-            try:
-                run = penv.run(steps_fn, connection, on_step=hook, **context_kw)
-            finally:
-                penv.config.attributes.pop("transaction_per_migration", None)
-            if connection.in_transaction():  # whatever Alembic read after its last commit
-                connection.commit()
-            return run
-        if not connection.in_transaction():
-            connection.begin()
-        run = penv.run(steps_fn, connection, on_step=hook, prepare=prepare, **context_kw)
-        hook.flush()
-        connection.commit()
-        return run
-    except MigrationFailed as exc:
-        if connection.in_transaction():
-            connection.rollback()
-        log_ = hook.change_log
-        log_.forget()
-        failed = exc.failed_step
-        with connection.begin():
-            log_.ensure(connection)  # the rollback may have taken a new table with it
-            current = read_env(penv, connection).current
-            revision, downs, description = failed or ("", (), "")
-            log_.append(connection, log_.entry(
-                revision=revision, down_revisions=list(downs), direction=action,
-                description=description, path="", checksum="", started=started,
-                success=False, error=str(exc), plan_digest=options.plan_digest,
-            ))  # fmt: skip
-        raise MigrationFailed(f"{exc}; database is at {describe_revs(current)}") from exc
