@@ -1,4 +1,4 @@
-"""The write path: every upgrade, downgrade, stamp and repair goes through here.
+"""The write path: every upgrade, downgrade, stamp and apply goes through here.
 
 One visible sequence of steps (:func:`run_write`):
 
@@ -6,7 +6,7 @@ One visible sequence of steps (:func:`run_write`):
 2. on PostgreSQL, one pass through env.py in one transaction: once env.py has
    configured its context, read where the database is, create the change-log
    table if needed and run the safety checks (failed state, ``verify``); then
-   migrate, writing one change-log row per applied step in that transaction;
+   migrate, and write one change-log row per applied step before the commit;
 3. otherwise (SQLite, MySQL, one transaction per revision, a stock env.py with
    its own connection, ``autocommit_block``): the checks in a first pass, then
    the migration in a second (in the same transaction where it can be);
