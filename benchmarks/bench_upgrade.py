@@ -73,6 +73,9 @@ def fresh_url(kind: str, root: Path) -> tuple[str, object]:
     engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:
         connection.exec_driver_sql(f"CREATE DATABASE {name}")
+        # CREATE DATABASE writes the copied template to the WAL; flush it now, so
+        # that the server's catching up does not land in whichever run comes next.
+        connection.exec_driver_sql("CHECKPOINT")
 
     def drop() -> None:
         with engine.connect() as connection:

@@ -21,7 +21,8 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from alembic.runtime.migration import MigrationContext, MigrationInfo
@@ -62,10 +63,15 @@ def change_log(penv: ProjectEnv, schema: str | None) -> ChangeLog:
     return ChangeLog.for_project(
         penv.name,
         schema,
-        provenance.read(os.environ, penv.project.path.parent.parent),
+        provenance.read(os.environ, _repository(penv)),
         db_user=penv.target.url.username or "",
         runner_version=__version__,
     )
+
+
+def _repository(penv: ProjectEnv) -> Path:
+    """The monorepo holding the project (``<repository>/projects/<name>``)."""
+    return penv.project.path.parent.parent
 
 
 class _Recorder:
@@ -202,6 +208,7 @@ def run_write(
     is called with the current revisions under the lock (``apply``: the
     database must still be where the plan starts).
     """
+    provenance.prefetch(os.environ, _repository(penv))  # git runs while we connect
     with (
         open_connection(penv, options.lock_timeout) as connection,
         locking.hold(connection, penv.name, options.lock_timeout),
@@ -244,6 +251,15 @@ class _Write:
     safety: bool  # run safety_checks first
     precheck: Callable[[Sequence[str]], None] | None
     context_kw: dict[str, Any]
+    _planned: dict[tuple[str, ...], Sequence[Any]] = field(default_factory=dict)
+
+    def steps(self, current: Any, context: MigrationContext | None = None) -> Sequence[Any]:
+        """``steps_fn`` for these current revisions, computed once: the autocommit
+        check and the run ask for the same steps under the same lock."""
+        key = tuple(sorted(current))
+        if key not in self._planned:
+            self._planned[key] = self.steps_fn(current, context)  # type: ignore[arg-type]
+        return self._planned[key]
 
     def checks(self, seen: EnvRun) -> ChangeLog:
         """Create the change log if needed, run the checks; return the log."""
@@ -319,7 +335,7 @@ class _Write:
         """
         try:
             # Our steps functions only read the current heads (the context is unused).
-            steps = self.steps_fn(tuple(current), None)  # type: ignore[arg-type]
+            steps = self.steps(tuple(current))
         except Exception:  # an invalid target: the real run reports it properly
             return False
         for step in steps:
@@ -346,7 +362,7 @@ class _Write:
                 # version and log rows after each step keeps them true even if killed.
                 penv.config.attributes["transaction_per_migration"] = True
                 try:
-                    run = penv.run(self.steps_fn, connection, on_step=hook, **self.context_kw)
+                    run = penv.run(self.steps, connection, on_step=hook, **self.context_kw)
                 finally:
                     penv.config.attributes.pop("transaction_per_migration", None)
                 if connection.in_transaction():  # whatever Alembic read after its last commit
@@ -354,9 +370,7 @@ class _Write:
                 return run
             if not connection.in_transaction():
                 connection.begin()
-            run = penv.run(
-                self.steps_fn, connection, on_step=hook, prepare=prepare, **self.context_kw
-            )
+            run = penv.run(self.steps, connection, on_step=hook, prepare=prepare, **self.context_kw)
             hook.flush()
             connection.commit()
             return run
@@ -397,7 +411,7 @@ class _Write:
         planned: list[Any] = []
 
         def plan(rev: Any, context: Any) -> list[Any]:
-            planned.extend(self.steps_fn(rev, context))
+            planned.extend(self.steps(rev, context))
             return []
 
         total = penv.run(plan, connection, dont_mutate=True)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import getpass
 import os
 import subprocess
+import threading
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 
@@ -30,6 +31,19 @@ def _first(environ: Mapping[str, str], *names: str) -> str | None:
         if value:
             return value
     return None
+
+
+_COMMIT_VARIABLES = ("CI_COMMIT_SHA", "GIT_COMMIT")  # GitLab CI, Jenkins git plugin
+
+
+def prefetch(environ: Mapping[str, str], repo: Path) -> None:
+    """Start the ``git`` lookup :func:`read` may need, in the background.
+
+    Outside CI the commit comes from two ``git`` processes; started early, they
+    run on another core while the run connects and takes its lock.
+    """
+    if not _first(environ, *_COMMIT_VARIABLES):
+        _lookup(repo)
 
 
 def read(environ: Mapping[str, str], repo: Path) -> Provenance:
@@ -54,11 +68,31 @@ def read(environ: Mapping[str, str], repo: Path) -> Provenance:
         os_user=os_user,
         ci_identity=ci_identity,
         ci_job_url=_first(environ, "CI_JOB_URL", "BUILD_URL"),
-        git_commit=_first(environ, "CI_COMMIT_SHA", "GIT_COMMIT") or _git_head(repo),
+        git_commit=_first(environ, *_COMMIT_VARIABLES) or _lookup(repo).result(),
     )
 
 
-@cache
+_lookups: dict[Path, Future[str | None]] = {}
+_lookups_lock = threading.Lock()
+
+
+def _lookup(repo: Path) -> Future[str | None]:
+    """The (running or finished) ``git`` lookup for ``repo``: once per process."""
+    with _lookups_lock:
+        found = _lookups.get(repo)
+        if found is None:
+            found = _lookups[repo] = Future()
+            threading.Thread(target=_resolve, args=(found, repo), daemon=True).start()
+        return found
+
+
+def _resolve(future: Future[str | None], repo: Path) -> None:
+    try:
+        future.set_result(_git_head(repo))
+    except BaseException as exc:  # handed to whoever waits for the result
+        future.set_exception(exc)
+
+
 def _git_head(repo: Path) -> str | None:
     try:
         proc = subprocess.run(
