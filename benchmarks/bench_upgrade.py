@@ -129,18 +129,25 @@ def measure(kind: str, root: Path, repeat: int) -> dict[str, list[float]]:
         "runner": [sys.executable, "-m", "runner", "upgrade", "bench"],
     }
     times: dict[str, list[float]] = {name: [] for name in [*commands, "alembic-in", "runner-in"]}
-    for _ in range(repeat):
-        for name, command in commands.items():  # alternate, so drift hits both
-            for suffix in ("", "-in"):
-                url, drop = fresh_url(kind, root)
-                try:
-                    if suffix:
-                        times[name + suffix].append(in_process(name, root, url))
-                    else:
-                        times[name].append(timed(command, root, url))
-                finally:
-                    drop()  # type: ignore[operator]
+    order = ["alembic-in", "runner-in", "runner", "alembic"]
+    for round_ in range(repeat):
+        # The two tools' runs of one measure sit next to each other, and the order
+        # flips every round, so drift on a noisy machine hits both alike.
+        for name in order if round_ % 2 == 0 else order[::-1]:
+            url, drop = fresh_url(kind, root)
+            try:
+                if name.endswith("-in"):
+                    times[name].append(in_process(name.removesuffix("-in"), root, url))
+                else:
+                    times[name].append(timed(commands[name], root, url))
+            finally:
+                drop()  # type: ignore[operator]
     return times
+
+
+def paired_ratio(ours: list[float], theirs: list[float]) -> float:
+    """Median over rounds of ours / theirs (each pair timed back to back)."""
+    return statistics.median(o / t for o, t in zip(ours, theirs, strict=True))
 
 
 def import_seconds(statement: str, repeat: int) -> float:
@@ -169,14 +176,13 @@ def main() -> None:
                 statistics.median(times[k])
                 for k in ("alembic", "runner", "alembic-in", "runner-in")
             )
-            # Each round times both tools back to back: the median of the per-round
-            # differences is steadier than the difference of medians on a noisy machine.
-            extra_ms = 1000 * statistics.median(
-                r - a for r, a in zip(times["runner-in"], times["alembic-in"], strict=True)
+            paired = paired_ratio(times["runner"], times["alembic"])
+            paired_in = paired_ratio(times["runner-in"], times["alembic-in"])
+            rows.append(
+                f"| {kind} | {args.revisions} | {alembic:.3f} | {runner:.3f} |"
+                f" {runner / alembic:.2f} | {paired:.2f} | {alembic_in:.3f} |"
+                f" {runner_in:.3f} | {runner_in / alembic_in:.2f} | {paired_in:.2f} |"
             )
-            rows.append(f"| {kind} | {args.revisions} | {alembic:.3f} | {runner:.3f} |"
-                        f" {runner / alembic:.2f} | {alembic_in:.3f} | {runner_in:.3f} |"
-                        f" {runner_in / alembic_in:.2f} | {extra_ms:+.0f} |")  # fmt: skip
             print(rows[-1], flush=True)
         shutil.rmtree(root / "var", ignore_errors=True)
     # Both tools pay interpreter start-up and imports on every run; measure them
@@ -200,12 +206,13 @@ def main() -> None:
         " and interpreter teardown of a larger program, paid once per process whatever"
         " the number of revisions. Each PostgreSQL run gets a fresh database, created and"
         " checkpointed before the clock starts. Single runs on this machine scatter by"
-        " tens of milliseconds, so medians over many rounds are reported, and the last"
-        " column pairs the two tools' upgrade calls round by round.\n",
-        "| database | revisions | alembic, process (s) | runner, process (s) | ratio |"
-        " alembic, upgrade call (s) | runner, upgrade call (s) | ratio |"
-        " runner extra per call, median of rounds (ms) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        " tens of milliseconds, so medians over many rounds are reported, both as the"
+        " ratio of the two medians and as the median of per-round ratios (the two runs"
+        " of a round are timed back to back, in alternating order).\n",
+        "| database | revisions | alembic, process (s) | runner, process (s) | ratio of medians |"
+        " median of paired ratios | alembic, upgrade call (s) | runner, upgrade call (s) |"
+        " ratio of medians | median of paired ratios |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
         f"Start-up alone (a new interpreter that only imports the tool, median of"
