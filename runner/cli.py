@@ -226,7 +226,7 @@ def downgrade(
     lock_timeout: float,
     transaction_per_revision: bool,
 ) -> None:
-    """Revert NAME to REV: a revision id, -1 (one step) or base."""
+    """Revert NAME to REV: a revision id, -1 (one step) or base, after verify passes."""
     options = _options(lock_timeout, transaction_per_revision)
     _emit("downgrade", [commands.downgrade(settings.env(name, url), rev, options)], as_json)
 
