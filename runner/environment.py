@@ -322,16 +322,17 @@ class ProjectEnv:
             return MigrationFailed(
                 f"{self.name}: failed{where}: {_describe(exc)}{hint}", _failed_step(failed)
             )
-        if isinstance(exc, OperationalError):
+        statement = exc.statement if isinstance(exc, DBAPIError) else None
+        if isinstance(exc, OperationalError) and not (statement and _denied(exc)):
             # A stock env.py connects by itself; its connection failures land here.
             reason = describe_db_error(exc)
             return DatabaseUnreachable(
                 f"{self.name}: cannot connect to {self.target.display}: {reason}"
             )
-        if isinstance(exc, DBAPIError) and exc.statement:
+        if statement:
             # Alembic's own statements before the first step (creating the version
             # table): usually a database user without the rights for them.
-            what = " ".join(exc.statement.split()[:3])
+            what = " ".join(statement.split()[:3])
             return ConfigError(
                 f"{self.name}: the database refused {what} before any revision ran:"
                 f" {describe_db_error(exc)} (check the database user's rights)"
@@ -367,6 +368,12 @@ def _history_warning(caught: list[warnings.WarningMessage]) -> str | None:
     if not messages:
         return None
     return "broken history: " + "; ".join(messages) + " (see: runner lint)"
+
+
+def _denied(exc: DBAPIError) -> bool:
+    """A statement refused for lack of rights. PyMySQL raises these ("CREATE command
+    denied") as OperationalError, like a lost connection; the text tells them apart."""
+    return "denied" in str(exc.orig).lower()
 
 
 def _failed_step(step: Any) -> FailedStep | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from runner import changelog
 from tests.conftest import Runner, failing_revision, load_scenario
 from tests.databases import Database, ServerPool
 
@@ -226,49 +227,86 @@ def test_unwritable_junit_report_is_a_usage_error(
     assert "Traceback" not in outcome.output
 
 
-@pytest.mark.postgresql
+# How to make (and remove) a login that may read and write rows but create nothing.
+_NO_CREATE_RIGHTS = {
+    # PostgreSQL 15 and later give a new role no CREATE on schema public.
+    "postgresql": (["CREATE ROLE {user} LOGIN"], ["DROP OWNED BY {user}", "DROP ROLE {user}"]),
+    "mysql": (
+        [
+            "CREATE USER '{user}'@'%%'",
+            "CREATE USER '{user}'@'localhost'",
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON {database}.* TO '{user}'@'%%'",
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON {database}.* TO '{user}'@'localhost'",
+        ],
+        ["DROP USER '{user}'@'%%'", "DROP USER '{user}'@'localhost'"],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        pytest.param("postgresql", marks=pytest.mark.postgresql),
+        pytest.param("mysql", marks=pytest.mark.mysql),
+    ],
+)
 def test_database_user_without_create_rights_gets_one_line(
-    run: Runner, root: Path, servers: ServerPool, tmp_path: Path
+    run: Runner, root: Path, servers: ServerPool, tmp_path: Path, backend: str
 ) -> None:
     """A migration user that may not create tables: exit 2 naming the table, nothing applied.
 
-    PostgreSQL 15 and later give no CREATE on schema public to a new role:
-    first Alembic's version table is refused, then (once a DBA has created it)
-    the change-log table.
+    Each table the runner needs is refused in turn (PostgreSQL asks for
+    Alembic's version table first, MySQL for the change log, whose checks come
+    first there); once a DBA has created it, the other one is. PyMySQL reports
+    the refusal as an OperationalError, like a lost connection: it must still
+    read as a rights problem (exit 2), not as an unreachable server (exit 3).
     """
     load_scenario("slow", root)
-    role = f"dalembic_norights_{uuid.uuid4().hex[:8]}"
-    with servers.fresh("postgresql", tmp_path) as database:
-        with database.connect() as connection:
-            connection.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
-            connection.commit()
+    user = f"dalembic_norights_{uuid.uuid4().hex[:8]}"
+    create, drop = _NO_CREATE_RIGHTS[backend]
+    log_table = changelog.table_name("slowpoke")
+    tables = {  # which table: (what the error says, the table)
+        "version": ("the database refused CREATE TABLE alembic_version_slowpoke",
+                    "alembic_version_slowpoke"),
+        "log": (f"cannot create the change-log table {log_table}:", log_table),
+    }  # fmt: skip
+    order = ["version", "log"] if backend == "postgresql" else ["log", "version"]
+    with servers.fresh(backend, tmp_path) as database:
+        names = {"user": user, "database": database.url.database}
+
+        def as_admin(*statements: str) -> None:
+            with database.connect() as connection:
+                for statement in statements:
+                    connection.exec_driver_sql(statement.format(**names))
+                connection.commit()
+
+        as_admin(*create)
         try:
-            url = make_url(database.url_string).set(username=role, password=None)
+            url = make_url(database.url_string).set(username=user, password=None)
             run.env["SLOWPOKE_DATABASE_URL"] = url.render_as_string(hide_password=False)
-
-            refused = run("upgrade", "slowpoke")
-            assert refused.code == 2, refused.output
-            assert refused.err.startswith(
-                "error: slowpoke: the database refused CREATE TABLE alembic_version_slowpoke"
-            )
-            assert "permission denied" in refused.err
-            assert len(refused.err.strip().splitlines()) == 1
-
-            with database.connect() as connection:
-                connection.exec_driver_sql(
-                    "CREATE TABLE alembic_version_slowpoke (version_num VARCHAR(32) PRIMARY KEY)"
-                )
-                connection.exec_driver_sql(f"GRANT ALL ON alembic_version_slowpoke TO {role}")
-                connection.commit()
-            refused = run("upgrade", "slowpoke")
-            assert refused.code == 2, refused.output
-            assert refused.err.startswith(
-                "error: slowpoke: cannot create the change-log table alembic_changelog_slowpoke:"
-            )
-            assert "permission denied" in refused.err
-            assert database.tables() == {"alembic_version_slowpoke"}
+            for which in order:
+                message, table = tables[which]
+                refused = run("upgrade", "slowpoke")
+                assert refused.code == 2, refused.output
+                assert refused.err.startswith(f"error: slowpoke: {message}"), refused.err
+                assert "denied" in refused.err
+                assert len(refused.err.strip().splitlines()) == 1
+                # A DBA creates that table once for the migration user.
+                with database.connect() as connection:
+                    if which == "log":
+                        changelog.make_table("slowpoke", None).create(connection)
+                    else:
+                        connection.exec_driver_sql(
+                            f"CREATE TABLE {table} (version_num VARCHAR(32) PRIMARY KEY)"
+                        )
+                    if backend == "postgresql":
+                        connection.exec_driver_sql(f"GRANT ALL ON {table} TO {user}")
+                        if which == "log":
+                            connection.exec_driver_sql(
+                                f"GRANT USAGE ON SEQUENCE {table}_id_seq TO {user}"
+                            )
+                    connection.commit()
+            # Both tables there: the migration user can now migrate (DDL aside).
+            assert database.tables() == {t for _, t in tables.values()}
         finally:
-            with database.connect() as connection:
-                connection.exec_driver_sql(f"DROP OWNED BY {role}")
-                connection.exec_driver_sql(f"DROP ROLE {role}")
-                connection.commit()
+            as_admin(*drop)
