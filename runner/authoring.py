@@ -7,11 +7,11 @@ from pathlib import Path
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError, rev_id
 
-from runner import projects
-from runner.environment import ProjectEnv
 from runner.errors import ConfigError, RevisionProblem
-from runner.results import CreatedFiles
-from runner.sql_files import sql_file_path
+from runner.output.results import CreatedFiles
+from runner.project import repository
+from runner.project.environment import ProjectEnv
+from runner.project.sql_files import sql_file_path
 
 _SQL_HEADER = """-- {direction} of revision {rev}: {message}
 -- Plain SQL, run statement by statement (split on ';') by runner.sql_files.
@@ -21,7 +21,7 @@ _SQL_HEADER = """-- {direction} of revision {rev}: {message}
 
 def new_project(root: Path, name: str) -> CreatedFiles:
     """``new``: create ``projects/<name>/`` from the runner's template."""
-    project = projects.create(root, name)
+    project = repository.create(root, name)
     files = sorted(str(p.relative_to(root)) for p in project.path.rglob("*") if p.is_file())
     return CreatedFiles(project=name, files=files)
 
@@ -37,7 +37,7 @@ def new_revision(
 ) -> CreatedFiles:
     """``revision``: a new revision on top of ``head``; with ``sql``, paired .sql files too."""
     if not message.strip():
-        raise ConfigError(f"{penv.name}: a revision needs a message (-m)")
+        raise ConfigError("a revision needs a message (-m)", project=penv.name)
     script_dir = penv.script
     try:
         script = script_dir.generate_revision(
@@ -55,19 +55,20 @@ def new_revision(
                 f"{len(penv.heads())} heads ({', '.join(penv.heads())}); pass --head with one"
                 f" of them, or merge them first (runner merge {penv.name})"
             )
-        raise RevisionProblem(f"{penv.name}: cannot create a revision: {detail}") from exc
+        raise RevisionProblem(f"cannot create a revision: {detail}", project=penv.name) from exc
     finally:
         penv.forget_revisions()
     if script is None:  # only when a hook vetoes it; not in our templates
-        raise RevisionProblem(f"{penv.name}: Alembic did not write a revision file")
+        raise RevisionProblem("Alembic did not write a revision file", project=penv.name)
     path = Path(script.path)
     files = [path]
     if sql:
         if "run_sql_file" not in path.read_text(encoding="utf-8"):
             path.unlink()
             raise ConfigError(
-                f"{penv.name}: {penv.project.path / 'script.py.mako'} does not support SQL"
-                " revisions (no 'sql_files' block); copy runner/templates/project/script.py.mako"
+                f"{penv.project.path / 'script.py.mako'} does not support SQL revisions (no"
+                " 'sql_files' block); copy runner/templates/project/script.py.mako",
+                project=penv.name,
             )
         for direction in ("upgrade", "downgrade"):
             sql_path = sql_file_path(path, direction)
@@ -91,18 +92,20 @@ def merge_heads(penv: ProjectEnv, message: str | None = None) -> CreatedFiles:
     heads = list(penv.heads())
     if len(heads) < 2:
         raise RevisionProblem(
-            f"{penv.name}: nothing to merge: one head ({', '.join(heads) or 'none'})"
+            f"nothing to merge: one head ({', '.join(heads) or 'none'})", project=penv.name
         )
     try:
         script = penv.script.generate_revision(
             rev_id(), message or f"merge {', '.join(heads)}", head=heads
         )
     except (RevisionError, CommandError) as exc:
-        raise RevisionProblem(f"{penv.name}: cannot merge: {' '.join(str(exc).split())}") from exc
+        raise RevisionProblem(
+            f"cannot merge: {' '.join(str(exc).split())}", project=penv.name
+        ) from exc
     finally:
         penv.forget_revisions()
     if script is None:
-        raise RevisionProblem(f"{penv.name}: Alembic did not write a merge revision")
+        raise RevisionProblem("Alembic did not write a merge revision", project=penv.name)
     return CreatedFiles(
         project=penv.name, files=_shown(penv, [Path(script.path)]), revision=script.revision
     )
@@ -110,5 +113,5 @@ def merge_heads(penv: ProjectEnv, message: str | None = None) -> CreatedFiles:
 
 def _shown(penv: ProjectEnv, files: list[Path]) -> list[str]:
     """Paths relative to the repository root when they are under it."""
-    root = penv.project.path.parent.parent
+    root = penv.project.root
     return [str(f.relative_to(root)) if f.is_relative_to(root) else str(f) for f in files]

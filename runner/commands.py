@@ -11,17 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 
-from runner import capture, changelog, locking, migrate, planfile, verify
-from runner.environment import ProjectEnv
-from runner.errors import MigrationFailed, Refused, RevisionProblem
-from runner.migrate import DEFAULT_OPTIONS, WriteOptions
-from runner.planfile import PlannedTarget
-from runner.results import (
+from runner.db import locking
+from runner.errors import Refused, RevisionProblem
+from runner.output.results import (
+    Direction,
     HistoryResult,
     LogResult,
     MigrateResult,
@@ -29,15 +26,14 @@ from runner.results import (
     ProjectInfo,
     StatusResult,
     VerifyResult,
-)
-from runner.session import (
-    database_missing,
     describe_revs,
-    open_connection,
-    read_current,
-    read_env,
-    revision_info,
 )
+from runner.project.environment import ProjectEnv
+from runner.run import changelog, planfile, verify, write
+from runner.run.plan import pending_sql
+from runner.run.planfile import PlannedTarget
+from runner.run.session import open_connection, read_current, read_env
+from runner.run.write import DEFAULT_OPTIONS, WriteOptions
 
 log = logging.getLogger("runner")
 
@@ -49,9 +45,9 @@ def _require_single_head(penv: ProjectEnv, verb: str) -> None:
     heads = penv.heads()
     if len(heads) > 1:
         raise RevisionProblem(
-            f"{penv.name}: {len(heads)} heads ({', '.join(heads)}): {verb} needs one; "
-            f"merge them (runner merge {penv.name}) or name a target: 'heads' for all, or one"
-            " of the ids"
+            f"{len(heads)} heads ({', '.join(heads)}): {verb} needs one; merge them"
+            f" (runner merge {penv.name}) or name a target: 'heads' for all, or one of the ids",
+            project=penv.name,
         )
 
 
@@ -72,21 +68,19 @@ def describe_project(penv: ProjectEnv) -> ProjectInfo:
 
 def history(penv: ProjectEnv) -> HistoryResult:
     """``history``: every revision, newest first."""
-    return HistoryResult(
-        penv.name, [revision_info(penv, script) for script in penv.script.walk_revisions()]
-    )
+    return HistoryResult(penv.name, [penv.info(script) for script in penv.script.walk_revisions()])
 
 
 def heads(penv: ProjectEnv) -> HistoryResult:
     """``heads``: the head revisions."""
-    return HistoryResult(penv.name, [revision_info(penv, penv.revision(h)) for h in penv.heads()])
+    return HistoryResult(penv.name, [penv.info(penv.revision(h)) for h in penv.heads()])
 
 
 def status(penv: ProjectEnv) -> StatusResult:
     """``status``: current revision(s), heads, and what an upgrade to heads would apply."""
     heads_ = list(penv.heads())
     version_table = None
-    if database_missing(penv):
+    if penv.target.missing:
         current: tuple[str, ...] = ()
     else:
         with open_connection(penv) as connection:
@@ -113,39 +107,6 @@ def status(penv: ProjectEnv) -> StatusResult:
     )
 
 
-def pending_sql(penv: ProjectEnv, current: tuple[str, ...]) -> tuple[list[Any], str]:
-    """Steps from ``current`` to the heads, and their SQL rendered offline.
-
-    Alembic needs ``start:end`` for offline SQL; callers read ``start`` from the
-    database, so the SQL is what the next upgrade of *that* database runs.
-    """
-    try:
-        steps = list(penv.upgrade_steps("heads", current))
-    except (RevisionError, CommandError) as exc:
-        raise RevisionProblem(
-            f"{penv.name}: database revision {describe_revs(current)} is not reachable"
-            f" in this repository: {' '.join(str(exc).split())}"
-        ) from exc
-    if not steps:
-        return [], ""
-    if penv.target.url.get_backend_name() == "sqlite":
-        # Offline mode cannot render SQLite batch operations: run on a copy instead.
-        source = penv.target.sqlite_path
-        try:
-            return steps, capture.upgrade_sql(penv, source if current else None)
-        except MigrationFailed as exc:
-            raise MigrationFailed(f"{exc} (on a throw-away copy: the real upgrade would fail"
-                                  " the same way; nothing was changed)") from exc  # fmt: skip
-    run = penv.run(
-        lambda rev, _ctx: penv.upgrade_steps("heads", rev),
-        None,
-        as_sql=True,
-        starting_rev=current or None,
-        destination_rev="heads",
-    )
-    return steps, run.sql
-
-
 def unreadable_status(penv: ProjectEnv, problem: str) -> StatusResult:
     """A ``status`` row for a project whose database or history could not be read."""
     return StatusResult(
@@ -157,24 +118,24 @@ def unreadable_status(penv: ProjectEnv, problem: str) -> StatusResult:
         heads=[],
         pending=[],
         up_to_date=False,
-        problem=problem.removeprefix(f"{penv.name}: "),
+        problem=problem,
     )
 
 
 def plan(penv: ProjectEnv, with_lint: bool = True) -> PlanResult:
     """``plan``: offline SQL from the database's current revision(s) to the heads,
     with the lint findings (and accepted ones, with their reasons) of those revisions."""
-    if database_missing(penv):
+    if penv.target.missing:
         current: tuple[str, ...] = ()
     else:
         with open_connection(penv) as connection:
             current, _ = read_current(penv, connection)
     steps, sql = pending_sql(penv, current)
-    revisions = [revision_info(penv, step.revision) for step in steps]
+    revisions = [penv.info(step.revision) for step in steps]
     pending = {r.revision for r in revisions}
     findings = []
     if with_lint and steps:
-        from runner.lint import lint  # sqlglot is heavy: only plans with work import it
+        from runner.lint.pipeline import lint  # sqlglot is heavy: only plans with work import it
 
         findings = [f for f in lint(penv).findings if f.revision in pending or f.revision is None]
     return PlanResult(
@@ -201,43 +162,44 @@ def apply_plan(
     """
     name = penv.name
     if penv.target.display != planned.url:
-        raise Refused(f"{name}: the plan was made for {planned.url}, this run targets"
-                      f" {penv.target.display}")  # fmt: skip
+        raise Refused(f"the plan was made for {planned.url}, this run targets"
+                      f" {penv.target.display}", project=name)  # fmt: skip
     for rev, checksum in planned.checksums.items():
         try:
             script = penv.revision(rev)
         except RevisionProblem as exc:
-            raise Refused(f"{name}: revision {rev} of the plan is no longer in the repository"
-                          ) from exc  # fmt: skip
+            raise Refused(f"revision {rev} of the plan is no longer in the repository",
+                          project=name) from exc  # fmt: skip
         assert script.path is not None
         if penv.checksum(script.path) != checksum:
-            raise Refused(f"{name}: revision {rev} ({revision_info(penv, script).path}) changed"
-                          " since the plan was made; make a new plan")  # fmt: skip
+            raise Refused(f"revision {rev} ({penv.info(script).path}) changed since the plan"
+                          " was made; make a new plan", project=name)  # fmt: skip
     heads = sorted(penv.heads())
     if heads != sorted(planned.end) and planned.checksums:
-        raise Refused(f"{name}: the repository now ends at {describe_revs(heads)}, the plan at"
+        raise Refused(f"the repository now ends at {describe_revs(heads)}, the plan at"
                       f" {describe_revs(planned.end)}: new revisions since the plan; make a new"
-                      " plan")  # fmt: skip
+                      " plan", project=name)  # fmt: skip
 
     def still_at_start(current: Sequence[str]) -> None:
         if sorted(current) != sorted(planned.start):
-            raise Refused(f"{name}: the database moved since the plan: it is at"
+            raise Refused(f"the database moved since the plan: it is at"
                           f" {describe_revs(current)}, the plan starts at"
-                          f" {describe_revs(planned.start)}; make a new plan")  # fmt: skip
+                          f" {describe_revs(planned.start)}; make a new plan",
+                          project=name)  # fmt: skip
 
-    if not database_missing(penv):  # the clearest message first; re-checked under the lock
+    if not penv.target.missing:  # the clearest message first; re-checked under the lock
         with open_connection(penv) as connection:
             current, _ = read_current(penv, connection)
         still_at_start(current)
     _, sql = pending_sql(penv, tuple(planned.start))
     if planfile.sql_digest(sql) != planned.sql_digest:
-        raise Refused(f"{name}: the SQL rendered now differs from the plan's (env.py or a"
-                      " dependency changed); make a new plan")  # fmt: skip
+        raise Refused("the SQL rendered now differs from the plan's (env.py or a dependency"
+                      " changed); make a new plan", project=name)  # fmt: skip
 
     digest_options = WriteOptions(options.lock_timeout, options.per_revision, planned.digest)
-    return migrate.run_write(
-        penv, "upgrade", lambda rev, _ctx: penv.upgrade_steps("heads", rev), digest_options,
-        check=True, precheck=still_at_start, destination_rev="heads",
+    return write.run_write(
+        penv, Direction.UPGRADE, lambda rev, _ctx: penv.upgrade_steps("heads", rev),
+        digest_options, check=True, precheck=still_at_start, destination_rev="heads",
     )  # fmt: skip
 
 
@@ -253,8 +215,8 @@ def upgrade(
     """
     if revision == "head":
         _require_single_head(penv, "upgrade to 'head'")
-    return migrate.run_write(
-        penv, "upgrade", lambda rev, _ctx: penv.upgrade_steps(revision, rev), options,
+    return write.run_write(
+        penv, Direction.UPGRADE, lambda rev, _ctx: penv.upgrade_steps(revision, rev), options,
         check=True, destination_rev=revision,
     )  # fmt: skip
 
@@ -267,8 +229,8 @@ def downgrade(
     Refused (exit 4) like ``upgrade``: a ``downgrade()`` edited after its
     revision was applied must not run unreviewed either.
     """
-    return migrate.run_write(
-        penv, "downgrade", lambda rev, _ctx: penv.downgrade_steps(revision, rev), options,
+    return write.run_write(
+        penv, Direction.DOWNGRADE, lambda rev, _ctx: penv.downgrade_steps(revision, rev), options,
         check=True, destination_rev=revision,
     )  # fmt: skip
 
@@ -284,8 +246,8 @@ def stamp(
         if rev not in {"base", "head", "heads"}:
             penv.revision(rev)  # unknown ids fail here, before any connection
     destination = tuple(revisions)
-    return migrate.run_write(
-        penv, "stamp", lambda rev, _ctx: penv.stamp_steps(destination, rev), options,
+    return write.run_write(
+        penv, Direction.STAMP, lambda rev, _ctx: penv.stamp_steps(destination, rev), options,
         destination_rev=destination, purge=purge,
     )  # fmt: skip
 
@@ -304,7 +266,7 @@ def repair(penv: ProjectEnv, options: WriteOptions = DEFAULT_OPTIONS) -> VerifyR
         connection.begin(),
     ):
         state = read_env(penv, connection)
-        log_ = migrate.change_log(penv, state.version_table_schema)
+        log_ = changelog.project_log(penv, state.version_table_schema)
         log_.ensure(connection)
         entries = log_.entries(connection, newest_first=False)
         before = verify.check(
@@ -320,17 +282,17 @@ def repair(penv: ProjectEnv, options: WriteOptions = DEFAULT_OPTIONS) -> VerifyR
             entry = recorded.get(rev)
             if entry is not None and entry.checksum == checksum:
                 continue
-            info = revision_info(penv, script)
+            info = penv.info(script)
             log_.append(connection, log_.entry(
                 revision=rev, down_revisions=info.down_revisions,
-                direction="baseline" if entry is None else "repair",
+                direction=Direction.BASELINE if entry is None else Direction.REPAIR,
                 description=info.message, path=info.path, checksum=checksum, started=now,
             ))  # fmt: skip
             repaired += 1
         if repaired == 0 and (not before.ok or (entries and not entries[-1].success)):
             # Nothing to re-record, but a failed run or a log problem to acknowledge.
             log_.append(connection, log_.entry(
-                revision=",".join(state.current), down_revisions=[], direction="repair",
+                revision=",".join(state.current), down_revisions=[], direction=Direction.REPAIR,
                 description="acknowledged by repair", path="", checksum="", started=now,
             ))  # fmt: skip
         after = verify.check(
@@ -342,11 +304,11 @@ def repair(penv: ProjectEnv, options: WriteOptions = DEFAULT_OPTIONS) -> VerifyR
 
 def verify_project(penv: ProjectEnv) -> VerifyResult:
     """``verify``: applied revisions' recorded checksums against the files on disk."""
-    if database_missing(penv):
+    if penv.target.missing:
         return verify.check(penv.name, penv.target.display, penv.script, (), ())
     with open_connection(penv) as connection, connection.begin():
         state = read_env(penv, connection)
-        log_ = migrate.change_log(penv, state.version_table_schema)
+        log_ = changelog.project_log(penv, state.version_table_schema)
         entries = log_.entries(connection, newest_first=False)
     return verify.check(
         penv.name, penv.target.display, penv.script, state.current, entries, penv.checksum
@@ -361,10 +323,10 @@ def change_history(
     limit: int | None = None,
 ) -> LogResult:
     """``log``: the project's change-log rows, newest first, filtered."""
-    if database_missing(penv):
+    if penv.target.missing:
         return LogResult(penv.name, penv.target.display, [])
     with open_connection(penv) as connection, connection.begin():
         state = read_env(penv, connection)
-        log_ = migrate.change_log(penv, state.version_table_schema)
+        log_ = changelog.project_log(penv, state.version_table_schema)
         entries = log_.entries(connection, revision=revision, since=since, until=until, limit=limit)
     return LogResult(penv.name, penv.target.display, entries)

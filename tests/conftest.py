@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from runner import cli, projects
+from runner import cli
+from runner.project import repository as projects
 from tests.databases import Database, ServerPool
 
 SCENARIOS = Path(__file__).parent / "scenarios"
@@ -143,3 +144,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("half_done")
 '''
+

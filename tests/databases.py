@@ -20,9 +20,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
-from runner import scratch
-
-ENV_VARS = scratch.ENV_VARS
+from runner.db import backends, scratch
 
 
 @dataclass(frozen=True)
@@ -71,7 +69,8 @@ class ServerPool:
         return url
 
     def _find(self, backend: str) -> URL | None:
-        variable = ENV_VARS[backend]
+        variable = backends.backend(backend).test_server_variable
+        assert variable is not None
         raw = os.environ.get(variable)
         if raw:
             url = make_url(raw)
@@ -94,7 +93,7 @@ class ServerPool:
 
     def _start_container(self, backend: str) -> URL | None:
         try:
-            container, url = scratch.start_container(backend)
+            container, url = scratch.start_container(backends.backend(backend))
         except Exception as exc:  # no image and no registry, for example
             self._why[backend] = (
                 f"Docker answered but no {backend} container could start: {type(exc).__name__}"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from runner import changelog
+from runner.run import changelog
 from tests.conftest import Runner, failing_revision, load_scenario
 from tests.databases import Database, ServerPool
 
@@ -233,7 +233,7 @@ def test_failure_is_logged_and_mysql_waits_for_repair(
 
 
 def test_lock_timeout_names_the_holder(run: Runner, slow: Database) -> None:
-    from runner import locking
+    from runner.db import locking
 
     engine = sa.create_engine(slow.url, poolclass=sa.pool.NullPool)
     with engine.connect() as holder:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from runner import changelog
+from runner.run import changelog
 from tests.conftest import Runner, failing_revision, load_scenario
 from tests.databases import Database, ServerPool
 
@@ -310,3 +310,51 @@ def test_database_user_without_create_rights_gets_one_line(
             assert database.tables() == {t for _, t in tables.values()}
         finally:
             as_admin(*drop)
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["status", "alpha", "--jsn"], ["--jsn", "runner status --help"]),
+        (["nosuchverb"], ["nosuchverb", "runner --help"]),
+        (["downgrade", "alpha"], ["REV", "runner downgrade --help"]),
+        (["upgrade", "alpha", "--lock-timeout", "soon"], ["soon", "runner upgrade --help"]),
+        (["plan", "alpha", "--json", "--format", "markdown"], ["--json", "markdown"]),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(run: Runner, root: Path, args: list[str],
+                                          needles: list[str]) -> None:  # fmt: skip
+    load_scenario("two_projects", root)
+    outcome = run(*args)
+    assert outcome.code == 2, outcome.output
+    assert_one_line_error(outcome.err, *needles)
+    assert "Usage:" not in outcome.err
+    assert len(outcome.err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("verb", ["status", "history", "heads", "list", "log", "verify"])
+def test_json_is_format_json(run: Runner, root: Path, verb: str) -> None:
+    load_scenario("two_projects", root)
+    args = [verb] if verb == "list" else [verb, "alpha"]
+    assert run.ok(*args, "--json").out == run.ok(*args, "--format", "json").out
+    assert not run.ok(*args, "--format", "text").out.lstrip().startswith("{")
+
+
+def test_a_bug_is_exit_70_with_one_line(
+    run: Runner, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anything that is not a RunnerError is the runner's fault: exit 70, not 1 (which
+    says a migration failed), so CI can tell a bug from a failed deploy."""
+    from runner import commands
+
+    def broken(*_args: object) -> None:
+        raise ZeroDivisionError("a bug")
+
+    load_scenario("two_projects", root)
+    monkeypatch.setattr(commands, "status", broken)
+    outcome = run("status", "alpha")
+    assert outcome.code == 70
+    lines = outcome.err.strip().splitlines()
+    assert lines == [
+        "internal error: ZeroDivisionError: a bug (rerun with --debug for a traceback)"
+    ]

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from runner.lint_markers import acceptances, read_markers
-from runner.lint_rules import RULES
+from runner.lint.markers import acceptances, read_markers
+from runner.lint.rules import RULES
 from tests.conftest import Outcome, Runner, load_scenario
 from tests.databases import Database
 

@@ -30,8 +30,8 @@ import pytest
 import yaml
 
 from ci import changed_projects, require_target
-from runner import projects
 from runner.cli import cli
+from runner.project import repository as projects
 from tests.databases import ServerPool
 
 REPO = Path(__file__).parent.parent
@@ -561,6 +561,7 @@ def _heads() -> list[str]:
     return [r["revision"] for r in json.loads(proc.stdout)["projects"][0]["revisions"]]
 
 
+@pytest.mark.slow
 def test_gitlab_jobs_run_end_to_end(checkout: Checkout) -> None:
     co = checkout
     reports = co.path / "reports"
@@ -618,6 +619,7 @@ def test_gitlab_deploy_refuses_without_a_url(checkout: Checkout) -> None:
     assert not (checkout.path / "var" / "example.sqlite").exists()
 
 
+@pytest.mark.slow
 def test_gitlab_deploy_fails_with_the_runner_exit_code(checkout: Checkout) -> None:
     co = checkout
     assert run_gitlab_job(co, "deploy:example").code == 0
@@ -666,6 +668,7 @@ def _sh(script: str, workdir: Path, env: Mapping[str, str]) -> JobRun:
     return JobRun(proc.returncode, proc.stdout, proc.stderr)
 
 
+@pytest.mark.slow
 def test_jenkins_steps_run_end_to_end(checkout: Checkout) -> None:
     co = checkout
     stages = jenkins_stages()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from runner import changelog
+from runner.run import changelog
 from tests.conftest import Runner, failing_revision, load_scenario
 from tests.databases import Database
 

@@ -25,8 +25,8 @@ import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.lint_rules import RULES
-from runner.sql_files import sql_file_path
+from runner.lint.rules import RULES
+from runner.project.sql_files import sql_file_path
 
 _MARKER = re.compile(r"^\s*(?:#|--)\s*lint\s*:\s*(?P<body>.*?)\s*$")
 _ACCEPT = re.compile(

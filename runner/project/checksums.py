@@ -7,7 +7,7 @@ import os
 from collections.abc import Container
 from pathlib import Path
 
-from runner.sql_files import Direction, sql_file_name
+from runner.project.sql_files import Direction, sql_file_name
 
 
 def _normalised(path: str) -> bytes:

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from alembic.util import coerce_resource_to_filename
 
-from runner.environment import ProjectEnv
-from runner.lint_rules import finding
-from runner.results import LintFinding
-from runner.sql_files import split_statements, sql_file_path
+from runner.lint.rules import finding
+from runner.output.results import LintFinding
+from runner.project.environment import ProjectEnv
+from runner.project.sql_files import split_statements, sql_file_path
 
 _IRREVERSIBLE_HINT = "write one, or mark the file '# lint: irreversible: <reason>'"
 

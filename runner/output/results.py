@@ -8,10 +8,47 @@ without bumping it.
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 SCHEMA_VERSION = 1
+BASE = "base"  # how the empty database (no revision) is named in every output
+
+
+def describe_revs(revs: Sequence[str]) -> str:
+    """``base`` for no revision, else the ids joined: for messages and text output."""
+    return ", ".join(revs) if revs else BASE
+
+
+class _Word(str, enum.Enum):
+    """A word of the output vocabulary: compares, prints and serialises as its value."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    # Enum hashes by member name: without this, "upgrade" in {Direction.UPGRADE} is False.
+    __hash__ = str.__hash__
+
+
+class Direction(_Word):
+    """What a change-log row records, and what a writing command does."""
+
+    UPGRADE = "upgrade"
+    DOWNGRADE = "downgrade"
+    STAMP = "stamp"
+    STAMP_DOWN = "stamp-down"  # a stamp that moved the version table down
+    BASELINE = "baseline"  # repair recorded a checksum for a revision applied without one
+    REPAIR = "repair"  # repair re-recorded a checksum, or acknowledged a failed run
+
+
+class CaseStatus(_Word):
+    """The verdict on one revision of a round trip."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runner import redact
 from runner.errors import ConfigError
+from runner.output import redact
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ when the ``with`` block ends, whether it ended well or not.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sqlite3
 import tempfile
@@ -24,35 +25,17 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
-from runner import redact
-from runner.database import describe_db_error
+from runner.db.backends import NAMES, Backend, backend
+from runner.db.connect import describe_db_error
+from runner.db.target import file_target, parse_url
 from runner.errors import ConfigError, DatabaseUnreachable
-
-BACKENDS = ("sqlite", "postgresql", "mysql")
-ENV_VARS = {"postgresql": "RUNNER_TEST_POSTGRES_URL", "mysql": "RUNNER_TEST_MYSQL_URL"}
-
-# The drivers the runner ships, as in runner.targets: a bare scheme would pick
-# psycopg2 or mysqlclient, which are not installed.
-_DEFAULT_DRIVERS = {
-    "postgresql": "postgresql+psycopg",
-    "postgres": "postgresql+psycopg",
-    "mysql": "mysql+pymysql",
-    "mariadb": "mariadb+pymysql",
-}
-_IMAGES = {"postgresql": "postgres:16", "mysql": "mariadb:11"}
 
 
 def admin_url(raw: str, source: str) -> URL:
     """Parse an admin URL, pick the shipped driver for a bare scheme, register its password."""
-    try:
-        url = make_url(raw.strip())
-    except ArgumentError as exc:
-        # The message would echo the URL, password included.
-        raise ConfigError(f"the server URL from {source} is not a valid SQLAlchemy URL") from exc
-    redact.register(url.password if isinstance(url.password, str) else None)
-    return url.set(drivername=_DEFAULT_DRIVERS.get(url.drivername, url.drivername))
+    return parse_url(raw, source, what="server URL")
 
 
 def docker_answers() -> bool:
@@ -66,16 +49,12 @@ def docker_answers() -> bool:
     return True
 
 
-def start_container(backend: str) -> tuple[Any, URL]:
-    """Start a testcontainers container for ``backend``; the caller stops it."""
-    if backend == "postgresql":
-        from testcontainers.community.postgres import PostgresContainer
-
-        container: Any = PostgresContainer(_IMAGES[backend], driver="psycopg")
-    else:
-        from testcontainers.community.mysql import MySqlContainer
-
-        container = MySqlContainer(_IMAGES[backend], dialect="pymysql")
+def start_container(kind: Backend) -> tuple[Any, URL]:
+    """Start a testcontainers container for ``kind``; the caller stops it."""
+    assert kind.container_class is not None, f"{kind.label} has no container"
+    module_name, class_name = kind.container_class.split(":")
+    container_class = getattr(importlib.import_module(module_name), class_name)
+    container = container_class(kind.container_image, **dict(kind.container_kwargs))
     container.start()
     return container, make_url(container.get_connection_url())
 
@@ -84,18 +63,16 @@ def start_container(backend: str) -> tuple[Any, URL]:
 def fresh_database(admin: URL, prefix: str = "dalembic_") -> Iterator[URL]:
     """Create an empty database on ``admin``'s server, yield its URL, drop it afterwards."""
     name = f"{prefix}{uuid.uuid4().hex[:12]}"
-    backend = admin.get_backend_name()
+    kind = backend(admin.get_backend_name())
     engine = sa.create_engine(admin, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
     try:
         _execute(engine, admin, f"CREATE DATABASE {name}")
         try:
             yield admin.set(database=name)
         finally:
-            drop = f"DROP DATABASE IF EXISTS {name}"
-            if backend == "postgresql":
-                # Also ends sessions a failed migration may have left open.
-                drop += " WITH (FORCE)"
-            _execute(engine, admin, drop)
+            # The suffix (PostgreSQL: WITH (FORCE)) also ends sessions a failed
+            # migration may have left open.
+            _execute(engine, admin, f"DROP DATABASE IF EXISTS {name}{kind.drop_database_suffix}")
     finally:
         engine.dispose()
 
@@ -121,15 +98,15 @@ def sqlite_file() -> Iterator[URL]:
     with tempfile.TemporaryDirectory(prefix="dalembic_rt_") as folder:
         path = Path(folder) / "roundtrip.sqlite"
         sqlite3.connect(path).close()
-        yield URL.create("sqlite", database=str(path))
+        yield file_target(path, "throw-away file").url
 
 
 @dataclass
 class ScratchServer:
     """Where throw-away databases of one backend are made, for the length of a run."""
 
-    backend: str
-    admin: URL | None  # None for SQLite
+    kind: Backend
+    admin: URL | None  # None for a file-based backend
 
     @contextmanager
     def database(self, prefix: str = "dalembic_rt_") -> Iterator[URL]:
@@ -144,34 +121,35 @@ class ScratchServer:
 
 @contextmanager
 def scratch_server(
-    backend: str, server_url: str | None = None, environ: Mapping[str, str] = os.environ
+    name: str, server_url: str | None = None, environ: Mapping[str, str] = os.environ
 ) -> Iterator[ScratchServer]:
-    """Find (or start) a server for ``backend``; a started container stops afterwards."""
-    if backend == "sqlite":
-        yield ScratchServer(backend, None)
+    """Find (or start) a server for backend ``name``; a started container stops afterwards."""
+    kind = backend(name)
+    if kind.file_based:
+        yield ScratchServer(kind, None)
         return
-    if backend not in ENV_VARS:
-        raise ConfigError(f"unknown database kind {backend!r}: use one of {', '.join(BACKENDS)}")
-    variable = ENV_VARS[backend]
+    variable = kind.test_server_variable
+    if variable is None:
+        raise ConfigError(f"unknown database kind {name!r}: use one of {', '.join(NAMES)}")
     if server_url:
-        yield ScratchServer(backend, admin_url(server_url, "--server-url"))
+        yield ScratchServer(kind, admin_url(server_url, "--server-url"))
         return
     if environ.get(variable):
-        yield ScratchServer(backend, admin_url(environ[variable], variable))
+        yield ScratchServer(kind, admin_url(environ[variable], variable))
         return
     if not docker_answers():
         raise ConfigError(
-            f"no {backend} server for a throw-away database: set {variable} to an admin URL"
+            f"no {name} server for a throw-away database: set {variable} to an admin URL"
             " (or pass --server-url URL), or start a Docker engine for testcontainers"
         )
     try:
-        container, url = start_container(backend)
+        container, url = start_container(kind)
     except Exception as exc:  # no image and no registry, for example
         raise ConfigError(
-            f"Docker answered but no {backend} container could start ({type(exc).__name__});"
+            f"Docker answered but no {name} container could start ({type(exc).__name__});"
             f" set {variable} to an admin URL instead"
         ) from exc
     try:
-        yield ScratchServer(backend, url)
+        yield ScratchServer(kind, url)
     finally:
         container.stop()

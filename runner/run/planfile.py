@@ -18,7 +18,7 @@ from typing import Any
 
 from runner import __version__
 from runner.errors import ConfigError
-from runner.results import PlanResult
+from runner.output.results import PlanResult
 
 KIND = "docker-alembic-plan"
 FORMAT_VERSION = 1

@@ -27,6 +27,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import CompileError, DBAPIError, NotSupportedError
 
+from runner.db.backends import backend
+
 # A reflected schema as comparable plain data:
 # object ("table people", "view v", "sequence s") -> element ("column name") -> description.
 Schema = dict[str, dict[str, str]]
@@ -62,7 +64,7 @@ class Snapshot:
 
 def take(connection: Connection, ignore: frozenset[str] = frozenset()) -> Snapshot:
     """A snapshot of the default schema, minus the tables in ``ignore`` (the version table)."""
-    if connection.dialect.name == "sqlite":
+    if backend(connection.dialect.name).catalog_of_statements:
         return _sqlite_snapshot(connection, ignore)
     return Snapshot(keys={}, schema=reflect(connection, ignore))
 

@@ -12,7 +12,6 @@ while another process writes).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import sqlite3
 import tempfile
@@ -22,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import URL
 
-from runner.database import connect, create_target_engine
-from runner.environment import ProjectEnv
+from runner.db.connect import connect, create_target_engine
+from runner.db.target import file_target
 from runner.errors import RunnerError
-from runner.targets import Target
+from runner.project.environment import ProjectEnv
+from runner.run.envpass import run_env
 
 # Reads that batch mode and Alembic issue for themselves: not part of the change.
 _READS = ("SELECT", "PRAGMA", "WITH")
@@ -114,18 +113,18 @@ def upgrade_sql_partial(penv: ProjectEnv, source: Path | None) -> tuple[str, Run
     The revision that failed is the last one in the SQL, and its part is incomplete.
     """
     with _copy_of(source) as copy:
-        target = Target(URL.create("sqlite", database=str(copy)), "throw-away copy")
-        scratch = dataclasses.replace(ProjectEnv.load(penv.project, target), _script=penv.script)
+        target = file_target(copy, "throw-away copy")
+        scratch = penv.pointed_at(target)
         recorder = _Recorder()
         error: RunnerError | None = None
         progress = logging.getLogger("alembic.runtime.migration")
-        engine = create_target_engine(penv.project, target)
+        engine = create_target_engine(penv.name, target)
         event.listen(engine, "before_cursor_execute", recorder.statement)
         saved = progress.level, progress.disabled
         progress.addHandler(recorder)
         progress.setLevel(logging.INFO)
         try:
-            with connect(penv.project, target, engine) as connection, connection.begin():
+            with connect(penv.name, target, engine) as connection, connection.begin():
                 # Keep the user's terminal quiet: the recorder still sees the records.
                 progress.disabled = False
                 propagate, progress.propagate = progress.propagate, False
@@ -133,7 +132,8 @@ def upgrade_sql_partial(penv: ProjectEnv, source: Path | None) -> tuple[str, Run
                 for handler in handlers:
                     progress.removeHandler(handler)
                 try:
-                    scratch.run(
+                    run_env(
+                        scratch,
                         lambda rev, _ctx: scratch.upgrade_steps("heads", rev),
                         connection,
                         destination_rev="heads",

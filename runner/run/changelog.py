@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,9 +27,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from runner.database import describe_db_error
+from runner import __version__
+from runner.db.connect import describe_db_error
 from runner.errors import ConfigError
-from runner.provenance import Provenance
+from runner.project.environment import ProjectEnv
+from runner.run import provenance
+from runner.run.provenance import Provenance
 
 ERROR_LIMIT = 1000
 GENESIS = "0" * 64
@@ -139,9 +143,10 @@ class ChangeLog:
             self.table.create(connection, checkfirst=True)
         except DBAPIError as exc:  # typically a user without CREATE rights
             raise ConfigError(
-                f"{self.project}: cannot create the change-log table {self.table.fullname}:"
+                f"cannot create the change-log table {self.table.fullname}:"
                 f" {describe_db_error(exc)} (the database user needs the right to create it"
-                " once, like the version table)"
+                " once, like the version table)",
+                project=self.project,
             ) from exc
         self._created = True
 
@@ -255,3 +260,14 @@ def chain_breaks(entries_oldest_first: Sequence[LogEntry]) -> list[int]:
             broken.append(entry.id or 0)
         previous = entry.row_hash
     return broken
+
+
+def project_log(penv: ProjectEnv, schema: str | None) -> ChangeLog:
+    """The project's change log, stamped with who is running and from where."""
+    return ChangeLog.for_project(
+        penv.name,
+        schema,
+        provenance.read(os.environ, penv.project.root),
+        db_user=penv.target.url.username or "",
+        runner_version=__version__,
+    )

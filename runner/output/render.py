@@ -1,4 +1,4 @@
-"""Render command results: text for people, JSON for machines.
+"""Render command results: text for people, JSON for machines, markdown for reviews.
 
 Every ``--json`` document has the same envelope::
 
@@ -15,9 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
-from runner import redact
-from runner.results import (
+from runner.output import redact
+from runner.output.results import (
     SCHEMA_VERSION,
+    CaseStatus,
     CreatedFiles,
     HistoryResult,
     LintResult,
@@ -29,6 +30,7 @@ from runner.results import (
     RoundTripResult,
     StatusResult,
     VerifyResult,
+    describe_revs,
 )
 
 
@@ -50,15 +52,11 @@ def _json_default(value: object) -> object:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def _revs(revs: Sequence[str]) -> str:
-    return ", ".join(revs) if revs else "base"
-
-
 def _revision_line(info: RevisionInfo) -> str:
     marks = [m for m, on in (("head", info.is_head), ("merge", info.is_merge)) if on]
     marks += [f"branch {label}" for label in info.branch_labels]
     suffix = f" ({', '.join(marks)})" if marks else ""
-    return f"{_revs(info.down_revisions)} -> {info.revision}{suffix}  {info.message}"
+    return f"{describe_revs(info.down_revisions)} -> {info.revision}{suffix}  {info.message}"
 
 
 def _log_line(entry: Any) -> str:
@@ -75,7 +73,7 @@ def _log_line(entry: Any) -> str:
 
 def _project_text(result: ProjectInfo) -> str:
     return (
-        f"{result.project}: {result.revisions} revision(s), head {_revs(result.heads)}\n"
+        f"{result.project}: {result.revisions} revision(s), head {describe_revs(result.heads)}\n"
         f"  database  {result.url}  ({result.url_source})"
     )
 
@@ -88,8 +86,8 @@ def _status_text(result: StatusResult) -> str:
     lines = [
         f"{result.project}: {state}",
         f"  database  {result.url}  ({result.url_source})",
-        f"  current   {_revs(result.current)}",
-        f"  heads     {_revs(result.heads)}",
+        f"  current   {describe_revs(result.current)}",
+        f"  heads     {describe_revs(result.heads)}",
         f"  pending   {pending}",
     ]
     if result.problem:
@@ -99,8 +97,9 @@ def _status_text(result: StatusResult) -> str:
 
 def _migrate_text(result: MigrateResult) -> str:
     if result.before == result.after and not result.steps:
-        return f"{result.project}: nothing to do, database at {_revs(result.after)}"
-    lines = [f"{result.project}: {result.action} {_revs(result.before)} -> {_revs(result.after)}"]
+        return f"{result.project}: nothing to do, database at {describe_revs(result.after)}"
+    moved = f"{describe_revs(result.before)} -> {describe_revs(result.after)}"
+    lines = [f"{result.project}: {result.action} {moved}"]
     lines += [f"  {_revision_line(step)}" for step in result.steps]
     return "\n".join(lines)
 
@@ -114,7 +113,7 @@ def _finding_line(finding: Any) -> str:
 def _plan_text(result: PlanResult) -> str:
     header = (
         f"-- {result.project}: {len(result.revisions)} pending revision(s) on {result.url}"
-        f" ({result.dialect}), {_revs(result.before)} -> {_revs(result.after)}"
+        f" ({result.dialect}), {describe_revs(result.before)} -> {describe_revs(result.after)}"
     )
     if not result.revisions:
         return header + "\n-- nothing to apply"
@@ -133,18 +132,18 @@ def plan_markdown(results: Sequence[PlanResult]) -> str:
         title = f"### `{result.project}` on `{result.url}` ({result.dialect})"
         parts += [title, ""]
         if not result.revisions:
-            parts += [f"Up to date at `{_revs(result.before)}`: nothing to apply.", ""]
+            parts += [f"Up to date at `{describe_revs(result.before)}`: nothing to apply.", ""]
             continue
         open_errors = [f for f in result.findings if f.severity == "error" and not f.accepted]
         parts += [
-            f"From `{_revs(result.before)}` to `{_revs(result.after)}`:"
+            f"From `{describe_revs(result.before)}` to `{describe_revs(result.after)}`:"
             f" {len(result.revisions)} revision(s), {len(open_errors)} unaccepted lint error(s).",
             "",
             "| revision | down revision(s) | message |",
             "|---|---|---|",
         ]
         parts += [
-            f"| `{r.revision}` | `{_revs(r.down_revisions)}` | {_cell(r.message)} |"
+            f"| `{r.revision}` | `{describe_revs(r.down_revisions)}` | {_cell(r.message)} |"
             for r in result.revisions
         ]
         if result.findings:
@@ -204,17 +203,17 @@ def text(result: Any) -> str:
 
 def _roundtrip_text(result: RoundTripResult) -> str:
     """``test``: a verdict line, then one line per revision (failures with their diff)."""
-    failed = [c for c in result.cases if c.status == "failed"]
+    failed = [c for c in result.cases if c.status == CaseStatus.FAILED]
     verdict = "FAILED" if failed else "ok"
     lines = [
         f"{result.project}: round trip on {result.dialect}, {len(result.cases)} revision(s):"
         f" {verdict} ({result.seconds:.2f}s)"
     ]
     for case in result.cases:
-        where = f"{_revs(case.down_revisions)} -> {case.revision}  {case.message}".rstrip()
-        if case.status == "passed":
+        where = f"{describe_revs(case.down_revisions)} -> {case.revision}  {case.message}".rstrip()
+        if case.status == CaseStatus.PASSED:
             lines.append(f"  ok       {where}")
-        elif case.status == "skipped":
+        elif case.status == CaseStatus.SKIPPED:
             lines.append(f"  skipped  {where}  ({case.error})")
         else:
             lines.append(f"  FAILED   {where}")

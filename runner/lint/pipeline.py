@@ -2,14 +2,15 @@
 
 One pipeline per project:
 
-1. read the revision files statically (:mod:`runner.lint_graph`): duplicate ids,
+1. read the revision files statically (:mod:`runner.lint.history`): duplicate ids,
    dangling ``down_revision``, extra heads, downgrades that do nothing;
 2. build Alembic's revision map (a failure is a finding, not a crash);
-3. render every upgrade offline once and check its SQL (:mod:`runner.lint_sql`);
-4. apply the ``# lint:`` markers of each revision (:mod:`runner.lint_markers`).
+3. render every upgrade once (:mod:`runner.lint.render`) and check its SQL
+   (:mod:`runner.lint.sql`);
+4. apply the ``# lint:`` markers of each revision (:mod:`runner.lint.markers`).
 
 Unaccepted ``error`` findings make the CLI exit with 1 (:class:`LintFailed`).
-Rule ids and severities are listed in :mod:`runner.lint_rules`.
+Rule ids and severities are listed in :mod:`runner.lint.rules`.
 """
 
 from __future__ import annotations
@@ -21,21 +22,17 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
-from runner import junit, lint_graph, lint_sql
-from runner.environment import ProjectEnv
-from runner.errors import EXIT_MIGRATION_FAILED, RunnerError
-from runner.lint_markers import Marker, read_markers
-from runner.lint_rules import RULES, finding
-from runner.results import LintFinding, LintResult
-from runner.targets import Target
+from runner.db.backends import Backend, backend
+from runner.db.target import Target
+from runner.errors import LintFailed, RunnerError
+from runner.lint import history, render, sql
+from runner.lint.markers import Marker, read_markers
+from runner.lint.rules import RULES, finding
+from runner.output import junit
+from runner.output.results import LintFinding, LintResult
+from runner.project.environment import ProjectEnv
 
 ALLOW_BRANCHES_KEY = "lint_allow_branches"
-# --dialect choices -> a driver we ship (offline rendering builds the dialect only).
-DIALECT_URLS = {
-    "postgresql": "postgresql+psycopg",
-    "mysql": "mysql+pymysql",
-    "sqlite": "sqlite",
-}
 HISTORY_CASE = "history"
 # Findings about the history itself: when one of these is present, Alembic's own
 # refusal to build the map says nothing new.
@@ -43,18 +40,12 @@ _EXPLAINS_BROKEN_MAP = {"unknown-down-revision", "unreadable-revision", "duplica
 _NOT_ACCEPTABLE = {"bad-marker", "unused-accept"}
 
 
-class LintFailed(RunnerError):
-    """Lint found error-severity findings that no marker accepts."""
-
-    exit_code = EXIT_MIGRATION_FAILED
-
-
 def lint(penv: ProjectEnv, dialect: str | None = None) -> LintResult:
-    """Check one project; ``dialect`` (a :data:`DIALECT_URLS` key) overrides its URL's."""
-    backend = dialect or penv.target.url.get_backend_name()
-    files = lint_graph.scan(penv)
-    findings = lint_graph.graph_findings(files, allows_branches(penv))
-    findings += lint_graph.downgrade_findings(files)
+    """Check one project; ``dialect`` (a backend name) overrides its URL's."""
+    kind = backend(dialect) if dialect else penv.target.backend
+    files = history.scan(penv)
+    findings = history.graph_findings(files, allows_branches(penv))
+    findings += history.downgrade_findings(files)
     order, map_problem = _revision_order(penv)
     if order is None:
         if not any(f.rule in _EXPLAINS_BROKEN_MAP for f in findings):
@@ -62,11 +53,11 @@ def lint(penv: ProjectEnv, dialect: str | None = None) -> LintResult:
         findings.append(finding("render-failed", "history does not load: SQL was not checked"))
         order = [f.revision for f in files if f.revision]
     else:
-        findings += _sql_findings(_render_env(penv, dialect), backend, order, files)
+        findings += _sql_findings(_render_env(penv, kind, dialect), kind, order, files)
     findings = _apply_markers(findings, files)
     findings.sort(key=_sort_key(order))
     errors = sum(1 for f in findings if f.severity == "error" and not f.accepted)
-    return LintResult(penv.name, backend, order, findings, errors, errors == 0)
+    return LintResult(penv.name, kind.name, order, findings, errors, errors == 0)
 
 
 def allows_branches(penv: ProjectEnv) -> bool:
@@ -102,34 +93,32 @@ def _revision_order(penv: ProjectEnv) -> tuple[list[str] | None, str | None]:
     return [s.revision for s in reversed(scripts)], None
 
 
-def _render_env(penv: ProjectEnv, dialect: str | None) -> ProjectEnv:
-    """``penv``, or a copy aimed at ``dialect`` that reuses the revision map already built."""
+def _render_env(penv: ProjectEnv, kind: Backend, dialect: str | None) -> ProjectEnv:
+    """``penv``, or a copy aimed at ``kind`` that reuses the revision map already built."""
     if dialect is None:
         return penv
-    target = Target(URL.create(DIALECT_URLS[dialect]), f"--dialect {dialect}")
-    return dataclasses.replace(ProjectEnv.load(penv.project, target), _script=penv.script)
+    # Offline rendering only builds the dialect: a URL without a host never connects.
+    return penv.pointed_at(Target(URL.create(kind.drivername), f"--dialect {dialect}"))
 
 
 def _sql_findings(
-    penv: ProjectEnv, backend: str, order: list[str], files: list[lint_graph.RevisionFile]
+    penv: ProjectEnv, kind: Backend, order: list[str], files: list[history.RevisionFile]
 ) -> list[LintFinding]:
-    """Render once, then check each revision's SQL in the sqlglot dialect of ``backend``."""
-    sqlglot_dialect = lint_sql.SQLGLOT_DIALECTS.get(backend, "")
+    """Render once, then check each revision's SQL as ``kind`` parses it."""
     shown = {f.revision: f.shown for f in files if f.revision}
-    rendered = lint_sql.render(penv, len(order))
+    rendered = render.render(penv, len(order))
     findings = list(rendered.failures)
-    schema: lint_sql.Schema = {}  # built up in upgrade order, across revisions
+    schema: sql.Schema = {}  # built up in upgrade order, across revisions
     for rev in order:
         if rev in rendered.sql:
-            findings += lint_sql.check_revision(
-                rev, rendered.sql[rev], sqlglot_dialect, rendered.version_table, shown.get(rev),
-                schema,
-            )  # fmt: skip
+            findings += sql.check_revision(
+                rev, rendered.sql[rev], kind, rendered.version_table, shown.get(rev), schema
+            )
     return [dataclasses.replace(f, path=f.path or shown.get(f.revision or "")) for f in findings]
 
 
 def _apply_markers(
-    findings: list[LintFinding], files: list[lint_graph.RevisionFile]
+    findings: list[LintFinding], files: list[history.RevisionFile]
 ) -> list[LintFinding]:
     """Mark accepted findings; add ``bad-marker`` and ``unused-accept`` findings."""
     markers = {f: read_markers(f.path) for f in files}
@@ -151,7 +140,7 @@ def _apply_markers(
 
 
 def _marker_findings(
-    file: lint_graph.RevisionFile, markers: list[Marker], used: set[Marker]
+    file: history.RevisionFile, markers: list[Marker], used: set[Marker]
 ) -> list[LintFinding]:
     """``bad-marker`` for invalid markers, ``unused-accept`` for ones that accepted nothing."""
     out = []
@@ -167,7 +156,7 @@ def _marker_findings(
     return out
 
 
-def _relative(path: Path, file: lint_graph.RevisionFile) -> str:
+def _relative(path: Path, file: history.RevisionFile) -> str:
     """A marker's file shown like its revision file (``versions/x.upgrade.sql``)."""
     return str(Path(file.shown).with_name(path.name))
 

@@ -2,7 +2,7 @@
 
 A project is a folder ``projects/<name>/`` holding an ``alembic.ini``: an
 ordinary Alembic environment. Nothing here touches a database or imports
-revision files; that is :mod:`runner.environment`'s job.
+revision files; that is :mod:`runner.project.environment`'s job.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from runner.errors import ConfigError, ProjectNotFound
 
 PROJECTS_DIR = "projects"
 INI_NAME = "alembic.ini"
-TEMPLATE_DIR = Path(__file__).parent / "templates" / "project"
+TEMPLATE_DIR = Path(__file__).parent.parent / "templates" / "project"
 
 # Lowercase letters, digits, "_" and "-": safe as a folder name, an environment
 # variable stem and a table-name suffix, and it cannot climb out of projects/.
@@ -71,6 +71,11 @@ class Project:
     def ini_path(self) -> Path:
         return self.path / INI_NAME
 
+    @property
+    def root(self) -> Path:
+        """The repository holding the project: projects live at ``<root>/projects/<name>``."""
+        return self.path.parent.parent
+
     @classmethod
     def at(cls, root: Path, name: str) -> Project:
         """The project ``name`` under ``root``; it must exist."""
@@ -78,9 +83,10 @@ class Project:
         project = cls(name, projects_dir(root) / name)
         if project.path.is_dir() and not project.ini_path.is_file():
             raise ProjectNotFound(
-                f"{name}: {project.path} has no {INI_NAME}, so it is not a project"
+                f"{project.path} has no {INI_NAME}, so it is not a project"
                 f" (create one with: runner new NAME, or add the {INI_NAME} of an Alembic"
-                " environment)"
+                " environment)",
+                project=name,
             )
         if not project.ini_path.is_file():
             raise ProjectNotFound(_not_found_message(root, name))

@@ -6,13 +6,14 @@ from collections.abc import Callable, Iterable, Sequence
 
 from alembic.script import ScriptDirectory
 
-from runner.changelog import LogEntry, chain_breaks
-from runner.checksums import revision_checksum
-from runner.results import VerifyProblem, VerifyResult
+from runner.output.results import Direction, VerifyProblem, VerifyResult
+from runner.project.checksums import revision_checksum
+from runner.project.revisions import down_revisions
+from runner.run.changelog import LogEntry, chain_breaks
 
 # Directions after which a revision counts as applied with the row's checksum.
-APPLYING = {"upgrade", "stamp", "baseline", "repair"}
-REVERTING = {"downgrade", "stamp-down"}
+APPLYING = {Direction.UPGRADE, Direction.STAMP, Direction.BASELINE, Direction.REPAIR}
+REVERTING = {Direction.DOWNGRADE, Direction.STAMP_DOWN}
 
 
 def applied_in_repository(script: ScriptDirectory, current: Iterable[str]) -> list[str]:
@@ -27,8 +28,7 @@ def applied_in_repository(script: ScriptDirectory, current: Iterable[str]) -> li
             continue
         seen.add(rev)
         order.append(rev)
-        down = script.get_revision(rev).down_revision
-        stack.extend([down] if isinstance(down, str) else list(down or ()))
+        stack.extend(down_revisions(script.get_revision(rev)))
     return list(reversed(order))
 
 
@@ -117,7 +117,7 @@ def check(
 
 def _breaks_after_last_repair(entries: Sequence[LogEntry]) -> list[int]:
     breaks = chain_breaks(entries)
-    repairs = [e.id or 0 for e in entries if e.direction == "repair" and e.success]
+    repairs = [e.id or 0 for e in entries if e.direction == Direction.REPAIR and e.success]
     after = max(repairs, default=0)
     return [b for b in breaks if b > after]
 

@@ -1,6 +1,6 @@
 """``runner test``: prove each revision upgrades, downgrades without trace, and re-upgrades.
 
-On a throw-away database (see :mod:`runner.scratch`) the history is walked from
+On a throw-away database (see :mod:`runner.db.scratch`) the history is walked from
 base to the heads one revision at a time, parents before children. For each
 revision R, with S_before the schema reflected before it:
 
@@ -19,7 +19,7 @@ the revision map is built once (``ProjectEnv.script``; ``alembic.command``
 would rebuild it on every call), and the whole walk is one pass through env.py
 on one connection in one transaction, with the checks made by the ``on_step``
 hook between steps. On SQLite a snapshot is one catalog query and nothing is
-reflected unless two snapshots differ (:mod:`runner.schema`), and the
+reflected unless two snapshots differ (:mod:`runner.roundtrip.schema`), and the
 throw-away file is not synced to disk.
 """
 
@@ -34,21 +34,22 @@ from alembic.runtime.migration import MigrationContext, MigrationInfo, RevisionS
 from alembic.script import Script
 from sqlalchemy.engine import URL, Connection
 
-from runner import junit, scratch, targets
-from runner.environment import ProjectEnv
+from runner.db import scratch
+from runner.db.backends import backend
+from runner.db.target import Target, parse_url
 from runner.errors import MigrationFailed
-from runner.results import RoundTripCase, RoundTripResult
-from runner.schema import Memo, Snapshot, compare, take
-from runner.session import describe_revs, open_connection, read_current
+from runner.output import junit
+from runner.output.results import CaseStatus, RoundTripCase, RoundTripResult, describe_revs
+from runner.project.environment import ProjectEnv
+from runner.project.revisions import down_revisions
+from runner.roundtrip.schema import Memo, Snapshot, compare, take
+from runner.run.envpass import run_env
+from runner.run.session import open_connection, read_current
 
 UPGRADE = "upgrade"
 DOWNGRADE = "downgrade"
 SCHEMA_AFTER_DOWNGRADE = "schema-after-downgrade"
 RE_UPGRADE = "re-upgrade"
-
-
-class RoundTripFailed(MigrationFailed):
-    """At least one revision failed its round trip (exit 1); the report says which."""
 
 
 # --- the walk ----------------------------------------------------------------
@@ -117,7 +118,7 @@ class _Walk:
         self._require_same(script, RE_UPGRADE, self.after, schema)
         self.schema = schema
         now = time.perf_counter()
-        self.passed.append(_case_result(script, "passed", now - self.clock))
+        self.passed.append(_case_result(script, CaseStatus.PASSED, now - self.clock))
         self.clock = now
 
     def _require_same(
@@ -135,7 +136,8 @@ class _Walk:
         self.clock = time.perf_counter()
         try:
             with connection.begin():
-                self.penv.run(
+                run_env(
+                    self.penv,
                     lambda _rev, _ctx: self.steps(),
                     connection,
                     on_step=self.on_step,
@@ -145,7 +147,7 @@ class _Walk:
             if isinstance(exc.__cause__, _StepFailed):
                 return exc.__cause__
             script, phase = self.plan[self.done]
-            return _StepFailed(script, phase, _without_project(str(exc), self.penv.name))
+            return _StepFailed(script, phase, exc.message)
         return None
 
 
@@ -155,21 +157,17 @@ _HEADLINES = {
 }
 
 
-def _without_project(message: str, project: str) -> str:
-    return message.removeprefix(f"{project}: ")
-
-
 def walk_order(penv: ProjectEnv) -> list[Script]:
     """Every revision, parents before children (``walk_revisions`` gives heads first)."""
     return list(reversed(list(penv.script.walk_revisions())))
 
 
-def _case_result(script: Script, status: str, seconds: float = 0.0, **kw: object) -> RoundTripCase:
-    down = script.down_revision
-    downs = [] if down is None else [down] if isinstance(down, str) else list(down)
+def _case_result(
+    script: Script, status: CaseStatus, seconds: float = 0.0, **kw: object
+) -> RoundTripCase:
     return RoundTripCase(
         revision=script.revision,
-        down_revisions=downs,
+        down_revisions=down_revisions(script),
         message=(script.doc or "").strip(),
         status=status,
         seconds=round(seconds, 4),
@@ -177,19 +175,12 @@ def _case_result(script: Script, status: str, seconds: float = 0.0, **kw: object
     )
 
 
-def _retarget(penv: ProjectEnv, database_url: str | URL) -> ProjectEnv:
-    """``penv``'s project pointed at ``database_url`` (an explicit URL: nothing else is read)."""
-    if isinstance(database_url, URL):
-        database_url = database_url.render_as_string(hide_password=False)
-    if penv.target.secret_url == database_url:
-        return penv
-    root = penv.project.path.parent.parent
-    return ProjectEnv.load(penv.project, targets.resolve(penv.project, root, {}, database_url))
-
-
 def roundtrip(penv: ProjectEnv, database_url: str | URL) -> RoundTripResult:
     """Round-trip every revision of ``penv``'s project on the empty database ``database_url``."""
-    penv = _retarget(penv, database_url)
+    if isinstance(database_url, URL):
+        database_url = database_url.render_as_string(hide_password=False)
+    url = parse_url(database_url, "--url", project=penv.name)
+    penv = penv.pointed_at(Target(url, "--url"))
     order = walk_order(penv)  # builds the revision map, once
     started = time.perf_counter()
     with open_connection(penv) as connection:
@@ -197,7 +188,8 @@ def roundtrip(penv: ProjectEnv, database_url: str | URL) -> RoundTripResult:
         current, version_table = read_current(penv, connection)
         if current:
             raise MigrationFailed(
-                f"{penv.name}: the throw-away database is not empty (at {describe_revs(current)})"
+                f"the throw-away database is not empty (at {describe_revs(current)})",
+                project=penv.name,
             )
         walk = _Walk(penv, order, frozenset({version_table or ""}))
         failure = walk.run(connection)
@@ -220,12 +212,13 @@ def _no_durability(connection: Connection) -> None:
     the run does not need. Set on the driver connection: the runner's SQLite
     engine would wrap a statement in BEGIN, and journal_mode cannot change there.
     """
-    if connection.dialect.name != "sqlite":
+    pragmas = backend(connection.dialect.name).scratch_pragmas
+    if not pragmas:
         return
     cursor = connection.connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode = MEMORY")
-        cursor.execute("PRAGMA synchronous = OFF")
+        for pragma in pragmas:
+            cursor.execute(pragma)
     finally:
         cursor.close()
 
@@ -238,7 +231,7 @@ def _cases(walk: _Walk, failure: _StepFailed | None) -> list[RoundTripCase]:
     cases.append(
         _case_result(
             failure.script,
-            "failed",
+            CaseStatus.FAILED,
             time.perf_counter() - walk.clock,
             step=failure.step,
             error=failure.error,
@@ -246,7 +239,7 @@ def _cases(walk: _Walk, failure: _StepFailed | None) -> list[RoundTripCase]:
         )
     )
     reason = f"not run: {failure.script.revision} failed first"
-    cases += [_case_result(s, "skipped", error=reason) for s in walk.order[len(cases) :]]
+    cases += [_case_result(s, CaseStatus.SKIPPED, error=reason) for s in walk.order[len(cases) :]]
     return cases
 
 
@@ -268,7 +261,7 @@ def _junit_case(result: RoundTripResult, case: RoundTripCase) -> junit.Case:
     if case.message:
         name += f" {case.message}"
     classname = f"roundtrip.{result.project}"
-    if case.status == "failed":
+    if case.status == CaseStatus.FAILED:
         return junit.Case(
             classname,
             name,
@@ -279,24 +272,24 @@ def _junit_case(result: RoundTripResult, case: RoundTripCase) -> junit.Case:
                 )
             ],
         )
-    if case.status == "skipped":
+    if case.status == CaseStatus.SKIPPED:
         return junit.Case(classname, name, case.seconds, skipped=case.error or "skipped")
     return junit.Case(classname, name, case.seconds)
 
 
 def run_tests(
     penvs: Sequence[ProjectEnv],
-    backend: str,
+    kind: str,
     server_url: str | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> list[RoundTripResult]:
-    """Round-trip each project on its own fresh database of kind ``backend``.
+    """Round-trip each project on its own fresh database of backend ``kind``.
 
     One server (or container) serves the whole run; each project gets a new
     database, dropped afterwards, so projects cannot see each other's tables.
     """
     results = []
-    with scratch.scratch_server(backend, server_url, environ) as server:
+    with scratch.scratch_server(kind, server_url, environ) as server:
         for penv in penvs:
             with server.database() as url:
                 results.append(roundtrip(penv, url))

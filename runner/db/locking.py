@@ -38,13 +38,13 @@ except ImportError:  # Windows: SQLite runs keep BEGIN IMMEDIATE only
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
+from runner.db.backends import LockKind, backend
+from runner.db.connect import begin_with
 from runner.errors import LockTimeout
 
 log = logging.getLogger("runner")
 
-DEFAULT_TIMEOUT = 60.0
 _POLL = 0.25
-SQLITE_BEGIN_KEY = "runner_sqlite_begin"
 
 
 def lock_name(project: str, database: str | None) -> str:
@@ -64,30 +64,35 @@ def advisory_key(project: str) -> int:
 @contextmanager
 def hold(connection: Connection, project: str, timeout: float) -> Iterator[None]:
     """Hold the project's lock on ``connection`` for the duration of the block."""
-    backend = connection.dialect.name
-    if backend == "postgresql":
-        with _postgresql(connection, project, timeout):
+    kind = backend(connection.dialect.name).lock
+    if kind is LockKind.ADVISORY:
+        with _advisory(connection, project, timeout):
             yield
-    elif backend in {"mysql", "mariadb"}:
-        with _mysql(connection, project, timeout):
+    elif kind is LockKind.NAMED:
+        with _named(connection, project, timeout):
             yield
-    elif backend == "sqlite":
+    elif kind is LockKind.FILE:
         # The write lock is the transaction: BEGIN IMMEDIATE instead of BEGIN.
-        connection.info[SQLITE_BEGIN_KEY] = "BEGIN IMMEDIATE"
         try:
-            with _sqlite_file(connection.engine.url.database, project, timeout):
+            with (
+                begin_with(connection, "BEGIN IMMEDIATE"),
+                _file_lock(connection.engine.url.database, project, timeout),
+            ):
                 yield
         except OperationalError as exc:
             if "database is locked" not in str(exc):
                 raise
             raise LockTimeout(
-                f"{project}: could not take the SQLite write lock within {timeout:.0f}s; another"
-                " process is writing to this database (raise --lock-timeout or wait)"
+                f"could not take the SQLite write lock within {timeout:.0f}s; another"
+                " process is writing to this database (raise --lock-timeout or wait)",
+                project=project,
             ) from exc
-        finally:
-            connection.info.pop(SQLITE_BEGIN_KEY, None)
     else:
-        log.warning("%s: no lock for %s databases; make sure runs do not overlap", project, backend)
+        log.warning(
+            "%s: no lock for %s databases; make sure runs do not overlap",
+            project,
+            connection.dialect.name,
+        )
         yield
 
 
@@ -100,8 +105,9 @@ def _autocommit(connection: Connection, sql: str, **params: object) -> object:
 
 def _timed_out(project: str, timeout: float, holder: str) -> LockTimeout:
     return LockTimeout(
-        f"{project}: could not take the migration lock within {timeout:.0f}s; held by"
-        f" {holder} (raise --lock-timeout or wait)"
+        f"could not take the migration lock within {timeout:.0f}s; held by {holder}"
+        " (raise --lock-timeout or wait)",
+        project=project,
     )
 
 
@@ -117,7 +123,7 @@ def _released_by(connection: Connection, unlock: str, **params: object) -> Itera
 
 
 @contextmanager
-def _postgresql(connection: Connection, project: str, timeout: float) -> Iterator[None]:
+def _advisory(connection: Connection, project: str, timeout: float) -> Iterator[None]:
     key = advisory_key(project)
     deadline = time.monotonic() + timeout
     announced = False
@@ -127,17 +133,17 @@ def _postgresql(connection: Connection, project: str, timeout: float) -> Iterato
                 "%s: waiting up to %.0fs for the lock held by %s",
                 project,
                 timeout,
-                _postgresql_holder(connection, key),
+                _advisory_holder(connection, key),
             )
             announced = True
         if time.monotonic() >= deadline:
-            raise _timed_out(project, timeout, _postgresql_holder(connection, key))
+            raise _timed_out(project, timeout, _advisory_holder(connection, key))
         time.sleep(_POLL)
     with _released_by(connection, "SELECT pg_advisory_unlock(:k)", k=key):
         yield
 
 
-def _postgresql_holder(connection: Connection, key: int) -> str:
+def _advisory_holder(connection: Connection, key: int) -> str:
     row = connection.execute(
         text(
             "SELECT a.pid, a.application_name, a.usename, a.client_addr, a.backend_start"
@@ -160,22 +166,22 @@ def _postgresql_holder(connection: Connection, key: int) -> str:
 
 
 @contextmanager
-def _mysql(connection: Connection, project: str, timeout: float) -> Iterator[None]:
+def _named(connection: Connection, project: str, timeout: float) -> Iterator[None]:
     name = lock_name(project, connection.engine.url.database)
     if not _autocommit(connection, "SELECT GET_LOCK(:n, 0)", n=name):
         log.info(
             "%s: waiting up to %.0fs for the lock held by %s",
             project,
             timeout,
-            _mysql_holder(connection, name),
+            _named_holder(connection, name),
         )
         if not _autocommit(connection, "SELECT GET_LOCK(:n, :t)", n=name, t=int(max(timeout, 1))):
-            raise _timed_out(project, timeout, _mysql_holder(connection, name))
+            raise _timed_out(project, timeout, _named_holder(connection, name))
     with _released_by(connection, "SELECT RELEASE_LOCK(:n)", n=name):
         yield
 
 
-def _mysql_holder(connection: Connection, name: str) -> str:
+def _named_holder(connection: Connection, name: str) -> str:
     holder = _autocommit(connection, "SELECT IS_USED_LOCK(:n)", n=name)
     if holder is None:
         return "another session"
@@ -191,7 +197,7 @@ def _mysql_holder(connection: Connection, name: str) -> str:
 
 
 @contextmanager
-def _sqlite_file(database: str | None, project: str, timeout: float) -> Iterator[None]:
+def _file_lock(database: str | None, project: str, timeout: float) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``<database>.lock``; write who holds it inside."""
     if not database or database == ":memory:" or database.startswith("file:") or fcntl is None:
         yield  # nothing to lock beside (in-memory) or no flock (Windows): BEGIN IMMEDIATE only

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from runner.results import LintFinding
+from runner.output.results import LintFinding
 
 Severity = Literal["error", "warning", "info"]
 
@@ -20,6 +20,7 @@ Severity = Literal["error", "warning", "info"]
 class Rule:
     """One check: its id, its severity and a one-line description for docs.
 
+    ``dialects`` names the backends the rule applies to (empty: all of them).
     ``everywhere`` is false for rules whose findings depend on the dialect
     linted for: an accept marker for them is not "unused" on another dialect.
     """
@@ -28,6 +29,7 @@ class Rule:
     severity: Severity
     summary: str
     everywhere: bool = True
+    dialects: tuple[str, ...] = ()
 
 
 _RULES = [
@@ -56,6 +58,7 @@ _RULES = [
         "warning",
         "PostgreSQL CREATE INDEX without CONCURRENTLY blocks writes",
         everywhere=False,
+        dialects=("postgresql",),
     ),
     Rule("render-failed", "warning", "the SQL could not be rendered offline", everywhere=False),
     Rule("unparsed-sql", "info", "a statement sqlglot could not parse", everywhere=False),

@@ -1,0 +1,120 @@
+"""Open connections to a target, and turn driver failures into runner errors.
+
+Two things here are deliberate:
+
+* SQLite gets real transactions. pysqlite's default handling commits before
+  DDL, which makes a failed upgrade leave half its objects behind. For a
+  backend whose record says ``emulated_begin`` we switch the driver to
+  autocommit and emit ``BEGIN`` ourselves, the recipe from the SQLAlchemy
+  SQLite dialect documentation, so a whole upgrade is all-or-nothing. The lock
+  asks for ``BEGIN IMMEDIATE`` instead through :func:`begin_with`.
+* Connection failures are classified once, here: a missing driver is a
+  configuration problem (exit 2), an unreachable server or a refused login is
+  exit 3, and the message never carries the password.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event, pool
+from sqlalchemy.engine import Connection, Engine, create_engine
+from sqlalchemy.exc import DBAPIError, NoSuchModuleError
+
+from runner.db import DEFAULT_LOCK_TIMEOUT
+from runner.db.backends import DRIVER_PACKAGES
+from runner.db.target import Target
+from runner.errors import DatabaseUnreachable, DriverMissing
+from runner.output import redact
+
+APPLICATION_NAME = "docker-alembic"
+
+# connection.info key: the statement that opens this connection's transactions.
+_BEGIN_KEY = "runner_begin"
+
+
+def create_target_engine(
+    project: str, target: Target, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+) -> Engine:
+    """An engine for ``target`` with no pooling (one run, one connection)."""
+    backend = target.backend
+    try:
+        connect_args = backend.connect_args(
+            target.url.get_driver_name(), f"{APPLICATION_NAME}:{project}", lock_timeout
+        )
+        engine = create_engine(target.url, poolclass=pool.NullPool, connect_args=connect_args)
+    except NoSuchModuleError as exc:
+        raise DriverMissing(
+            f"no SQLAlchemy dialect for {target.url.drivername!r} (URL from {target.source});"
+            " check the URL's scheme or install the dialect's package",
+            project=project,
+        ) from exc
+    except ModuleNotFoundError as exc:
+        driver = target.url.get_driver_name()
+        package = DRIVER_PACKAGES.get(driver, exc.name or driver)
+        raise DriverMissing(
+            f"database driver {driver!r} is not installed (URL from {target.source});"
+            f" install it with: pip install '{package}'",
+            project=project,
+        ) from exc
+    if backend.emulated_begin:
+        _emit_begin_ourselves(engine)
+    return engine
+
+
+def _emit_begin_ourselves(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _autocommit_driver(dbapi_connection: Any, _record: Any) -> None:
+        # Stop pysqlite from issuing its own BEGIN/COMMIT around statements.
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        connection.exec_driver_sql(connection.info.get(_BEGIN_KEY, "BEGIN"))
+
+
+@contextmanager
+def begin_with(connection: Connection, statement: str) -> Iterator[None]:
+    """Open the transactions of ``connection`` with ``statement`` (``BEGIN IMMEDIATE``:
+    SQLite's write lock, taken up front) while the block runs. Only connections of
+    an ``emulated_begin`` backend emit it; others ignore it."""
+    connection.info[_BEGIN_KEY] = statement
+    try:
+        yield
+    finally:
+        connection.info.pop(_BEGIN_KEY, None)
+
+
+def begin_plainly(connection: Connection) -> None:
+    """From now on, open transactions with a plain ``BEGIN`` (undoes :func:`begin_with`)."""
+    connection.info.pop(_BEGIN_KEY, None)
+
+
+def connect(project: str, target: Target, engine: Engine) -> Connection:
+    """Open a connection, creating the folder of a database file on demand."""
+    path = target.file_path
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return engine.connect()
+    except DBAPIError as exc:
+        raise DatabaseUnreachable(
+            f"cannot connect to {target.display} (URL from {target.source}):"
+            f" {describe_db_error(exc)}",
+            project=project,
+        ) from exc
+
+
+def describe_db_error(exc: BaseException) -> str:
+    """One line from a driver error, without SQLAlchemy's boilerplate or secrets."""
+    original = getattr(exc, "orig", None) or exc
+    text = str(original).strip()
+    # SQLAlchemy appends "(Background on this error at: https://sqlalche.me/...)".
+    text = re.sub(r"\(Background on this error at:[^)]*\)", "", text)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # Skip driver noise lines (psycopg's "connection failed: ..." prefix is useful, keep it).
+    line = " ".join(lines[:2]) if lines else type(original).__name__
+    return redact.scrub(line)
