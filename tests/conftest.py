@@ -145,3 +145,8 @@ def downgrade() -> None:
     op.drop_table("half_done")
 '''
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow end-to-end tests first: under pytest -n the workers then finish together
+    instead of one of them running a long test at the end while the other idles."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -36,7 +36,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
-pytestmark = pytest.mark.docker
+# One worker builds the image and runs every test on it (pytest -n: --dist loadgroup).
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.xdist_group("docker-image")]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_SCRIPT = REPO_ROOT / "docker" / "build_image.py"
@@ -117,6 +118,10 @@ def image(engine: None) -> str:
     # --network none: proves the build needs no network at all.
     command = [sys.executable, str(BUILD_SCRIPT), "--tag", tag, "--base-image", base]
     command += ["--network", "none"]
+    # Same inputs (sources, packaging, Dockerfile, base image) as the last build:
+    # the image on the engine is that build; RUNNER_TEST_IMAGE_REBUILD=1 forces one.
+    if os.environ.get("RUNNER_TEST_IMAGE_REBUILD") != "1":
+        command.append("--reuse")
     lock_path = REPO_ROOT / "build" / ".image-build.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("w") as lock:  # one build at a time: they share build/wheels
