@@ -34,10 +34,9 @@ def _install(session: nox.Session, extras: str = "") -> None:
         stamp.write_text(wanted)
 
 
-# Workers: the suite mostly waits on database servers and subprocesses, so more
-# workers than cores pays off (measured on 2 cores: see the layout issue's note).
-# Each worker makes its own databases; the image tests share one worker.
-PYTEST_WORKERS = ["-n", "4", "--dist", "loadgroup"]
+# One worker per core (on 2 cores, 3 or 4 workers measured no faster); each worker
+# makes its own databases, and the image tests share one worker (xdist_group).
+PYTEST_WORKERS = ["-n", "auto", "--dist", "loadgroup"]
 
 
 @nox.session
