@@ -297,20 +297,42 @@ def stamp(
     _emit("stamp", [result], fmt)
 
 
+def _anchor(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    row_id, sep, row_hash = value.partition(":")
+    if not (sep and row_id.isdigit() and row_hash):
+        raise click.BadParameter("expected ID:HASH, as printed by: runner log NAME --head")
+    return int(row_id), row_hash
+
+
 @cli.command()
 @click.argument("name", required=False)
 @options.ALL
 @options.URL
+@click.option(
+    "--anchor", metavar="ID:HASH", callback=_anchor, default=None,
+    help="A change-log row kept outside the database (runner log NAME --head): fail if it"
+    " is gone or changed.",
+)  # fmt: skip
 @output_format("text", "json")
 @pass_settings
-def verify(settings: Settings, name: str | None, all_: bool, url: str | None, fmt: str) -> None:
-    """Check applied revisions against their recorded checksums (exit 4 on a problem)."""
+def verify(
+    settings: Settings,
+    name: str | None,
+    all_: bool,
+    url: str | None,
+    anchor: tuple[int, str] | None,
+    fmt: str,
+) -> None:
+    """Check applied revisions against their recorded checksums, the change log against the
+    version table and its own chain (exit 4 on a problem)."""
     from runner import commands
 
     results = []
 
     def check(penv: ProjectEnv) -> Any:
-        results.append(commands.verify_project(penv))
+        results.append(commands.verify_project(penv, anchor))
         return results[-1]
 
     _run_each("verify", settings.envs(name, all_, url, "verify"), check, fmt)
@@ -346,6 +368,10 @@ def repair(
 @click.option("--since", type=click.DateTime(), default=None, help="From this UTC time.")
 @click.option("--until", type=click.DateTime(), default=None, help="Up to this UTC time.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N rows.")
+@click.option(
+    "--head", is_flag=True,
+    help="Print only ID:HASH of the newest row, to keep outside the database (verify --anchor).",
+)  # fmt: skip
 @options.URL
 @output_format("text", "json")
 @pass_settings
@@ -356,12 +382,17 @@ def log_(
     since: dt.datetime | None,
     until: dt.datetime | None,
     limit: int | None,
+    head: bool,
     url: str | None,
     fmt: str,
 ) -> None:
     """The change log of NAME: every step run, newest first."""
     from runner import commands
 
+    if head:
+        newest = commands.change_history(settings.env(name, url), limit=1).entries
+        click.echo(f"{newest[0].id}:{newest[0].row_hash}" if newest else "")
+        return
     result = commands.change_history(settings.env(name, url), revision, since, until, limit)
     _emit("log", [result], fmt)
 
@@ -512,9 +543,17 @@ def _run_each(
 # --- entry point -------------------------------------------------------------
 
 
+class _Formatter(logging.Formatter):
+    """The message alone; a warning says it is one (``warning: <project>: ...``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = super().format(record)
+        return f"warning: {message}" if record.levelno >= logging.WARNING else message
+
+
 def _configure_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setFormatter(_Formatter("%(message)s"))
     handler.addFilter(redact.ScrubFilter())
     for name, level in (("runner", logging.INFO), ("alembic.runtime.migration", logging.INFO)):
         logger = logging.getLogger(name)

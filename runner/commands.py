@@ -8,6 +8,7 @@ whole), and reports where the database stands afterwards.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Sequence
@@ -130,14 +131,15 @@ def plan(penv: ProjectEnv, with_lint: bool = True) -> PlanResult:
     else:
         with open_connection(penv) as connection:
             current, _ = read_current(penv, connection)
-    steps, sql = pending_sql(penv, current)
+    pending = pending_sql(penv, current)
+    steps = pending.steps
     revisions = [penv.info(step.revision) for step in steps]
-    pending = {r.revision for r in revisions}
+    planned = {r.revision for r in revisions}
     findings = []
     if with_lint and steps:
         from runner.lint.pipeline import lint  # sqlglot is heavy: only plans with work import it
 
-        findings = [f for f in lint(penv).findings if f.revision in pending or f.revision is None]
+        findings = [f for f in lint(penv).findings if f.revision in planned or f.revision is None]
     return PlanResult(
         project=penv.name,
         url=penv.target.display,
@@ -145,8 +147,9 @@ def plan(penv: ProjectEnv, with_lint: bool = True) -> PlanResult:
         before=list(current),
         after=list(penv.heads()) if steps else list(current),
         revisions=revisions,
-        sql=sql,
+        sql=pending.sql,
         findings=findings,
+        unrendered=pending.unrendered,
         checksums={step.revision.revision: penv.checksum(step.revision.path) for step in steps},
     )
 
@@ -191,8 +194,7 @@ def apply_plan(
         with open_connection(penv) as connection:
             current, _ = read_current(penv, connection)
         still_at_start(current)
-    _, sql = pending_sql(penv, tuple(planned.start))
-    if planfile.sql_digest(sql) != planned.sql_digest:
+    if planfile.sql_digest(pending_sql(penv, tuple(planned.start)).sql) != planned.sql_digest:
         raise Refused("the SQL rendered now differs from the plan's (env.py or a dependency"
                       " changed); make a new plan", project=name)  # fmt: skip
 
@@ -253,12 +255,14 @@ def stamp(
 
 
 def repair(penv: ProjectEnv, options: WriteOptions = DEFAULT_OPTIONS) -> VerifyResult:
-    """``repair``: after a human decision, re-record checksums and clear a failed state.
+    """``repair``: after a human review, accept the database and the log as they are.
 
     Every applied revision whose recorded checksum differs from its file (or
     has none) gets a ``repair`` (or ``baseline``) row with the file's current
-    checksum; a failed MySQL run is acknowledged by a ``repair`` row. Returns
-    what ``verify`` says afterwards.
+    checksum. A failed MySQL run, broken chain rows, or an emptied log are
+    acknowledged by one ``acknowledge`` row holding a digest of every row before
+    it, so a row changed after this repair is seen again. Returns what ``verify``
+    says afterwards.
     """
     with (
         open_connection(penv, options.lock_timeout) as connection,
@@ -267,14 +271,10 @@ def repair(penv: ProjectEnv, options: WriteOptions = DEFAULT_OPTIONS) -> VerifyR
     ):
         state = read_env(penv, connection)
         log_ = changelog.project_log(penv, state.version_table_schema)
-        log_.ensure(connection)
-        entries = log_.entries(connection, newest_first=False)
-        before = verify.check(
-            penv.name, penv.target.display, penv.script, state.current, entries, penv.checksum
-        )
-        recorded = verify.recorded_checksums(entries)
+        log_.ensure(connection, state.current, acknowledging=True)
+        before = _verify(penv, state.current, verify.view(log_, connection))
+        recorded = verify.recorded_checksums(verify.view(log_, connection).entries)
         now = changelog.utcnow()
-        repaired = 0
         for rev in verify.applied_in_repository(penv.script, state.current):
             script = penv.revision(rev)
             assert script.path is not None
@@ -288,31 +288,38 @@ def repair(penv: ProjectEnv, options: WriteOptions = DEFAULT_OPTIONS) -> VerifyR
                 direction=Direction.BASELINE if entry is None else Direction.REPAIR,
                 description=info.message, path=info.path, checksum=checksum, started=now,
             ))  # fmt: skip
-            repaired += 1
-        if repaired == 0 and (not before.ok or (entries and not entries[-1].success)):
-            # Nothing to re-record, but a failed run or a log problem to acknowledge.
+        if any(p.kind not in _RE_RECORDED for p in before.problems):
+            # Something to accept that re-recording checksums does not: acknowledge it.
+            entries = verify.view(log_, connection).entries
             log_.append(connection, log_.entry(
-                revision=",".join(state.current), down_revisions=[], direction=Direction.REPAIR,
-                description="acknowledged by repair", path="", checksum="", started=now,
+                revision=",".join(state.current), down_revisions=[],
+                direction=Direction.ACKNOWLEDGE,
+                description="acknowledged by repair: " + ", ".join(
+                    sorted({p.kind for p in before.problems})),
+                path="", checksum=changelog.digest_before(entries, None), started=now,
             ))  # fmt: skip
-        after = verify.check(
-            penv.name, penv.target.display, penv.script, state.current,
-            log_.entries(connection, newest_first=False), penv.checksum,
-        )  # fmt: skip
+        after = _verify(penv, state.current, verify.view(log_, connection))
     return after
 
 
-def verify_project(penv: ProjectEnv) -> VerifyResult:
-    """``verify``: applied revisions' recorded checksums against the files on disk."""
+# Problems that a repair row with the file's checksum resolves by itself.
+_RE_RECORDED = {"edited", "unlogged"}
+
+
+def _verify(penv: ProjectEnv, current: Sequence[str], log: verify.LogView) -> VerifyResult:
+    return verify.check(penv.name, penv.target.display, penv.script, current, log, penv.checksum)
+
+
+def verify_project(penv: ProjectEnv, anchor: tuple[int, str] | None = None) -> VerifyResult:
+    """``verify``: applied revisions' recorded checksums against the files on disk, the
+    log against the version table, the chain (and, given one, an anchor kept outside)."""
     if penv.target.missing:
-        return verify.check(penv.name, penv.target.display, penv.script, (), ())
+        return _verify(penv, (), verify.LogView(anchor=anchor))
     with open_connection(penv) as connection, connection.begin():
         state = read_env(penv, connection)
         log_ = changelog.project_log(penv, state.version_table_schema)
-        entries = log_.entries(connection, newest_first=False)
-    return verify.check(
-        penv.name, penv.target.display, penv.script, state.current, entries, penv.checksum
-    )
+        view = verify.view(log_, connection, anchor)
+    return _verify(penv, state.current, view)
 
 
 def change_history(
@@ -322,11 +329,17 @@ def change_history(
     until: dt.datetime | None = None,
     limit: int | None = None,
 ) -> LogResult:
-    """``log``: the project's change-log rows, newest first, filtered."""
+    """``log``: the project's change-log rows, newest first, filtered, each with its state
+    (an in-progress row closed by its run reads as ``started``, not as a failure)."""
     if penv.target.missing:
         return LogResult(penv.name, penv.target.display, [])
     with open_connection(penv) as connection, connection.begin():
         state = read_env(penv, connection)
         log_ = changelog.project_log(penv, state.version_table_schema)
         entries = log_.entries(connection, revision=revision, since=since, until=until, limit=limit)
-    return LogResult(penv.name, penv.target.display, entries)
+        following = log_.following(connection, [e.id for e in entries if e.in_progress and e.id])
+    shown = [
+        dataclasses.replace(e, state=str(changelog.state_of(e, following.get(e.id or 0))))
+        for e in entries
+    ]
+    return LogResult(penv.name, penv.target.display, shown)

@@ -36,6 +36,10 @@ def parse_url(
             project=project,
         ) from exc
     redact.register(url.password if isinstance(url.password, str) else None)
+    for name, value in url.query.items():  # ?password=... works with psycopg and PyMySQL
+        if redact.credential_parameter(name):
+            for item in (value,) if isinstance(value, str) else value:
+                redact.register(item)
     if "+" not in url.drivername:  # a bare scheme: the driver we ship, not SQLAlchemy's default
         found = backend(url.drivername)
         if found.default_driver:
@@ -58,8 +62,8 @@ class Target:
 
     @property
     def display(self) -> str:
-        """The URL with its password hidden: safe to print."""
-        return self.url.render_as_string(hide_password=True)
+        """The URL with its password hidden, in the userinfo and in the query: safe to print."""
+        return redact.scrub(self.url.render_as_string(hide_password=True))
 
     @property
     def secret_url(self) -> str:

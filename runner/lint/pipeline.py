@@ -31,6 +31,7 @@ from runner.lint.rules import RULES, finding
 from runner.output import junit
 from runner.output.results import LintFinding, LintResult
 from runner.project.environment import ProjectEnv
+from runner.project.revisions import calls_autocommit_block
 
 ALLOW_BRANCHES_KEY = "lint_allow_branches"
 HISTORY_CASE = "history"
@@ -111,9 +112,12 @@ def _sql_findings(
     schema: sql.Schema = {}  # built up in upgrade order, across revisions
     for rev in order:
         if rev in rendered.sql:
+            script = penv.script.get_revision(rev)
+            autocommit = script is not None and calls_autocommit_block(script, upgrade=True)
             findings += sql.check_revision(
-                rev, rendered.sql[rev], kind, rendered.version_table, shown.get(rev), schema
-            )
+                rev, rendered.sql[rev], kind, rendered.version_table, shown.get(rev), schema,
+                autocommit,
+            )  # fmt: skip
     return [dataclasses.replace(f, path=f.path or shown.get(f.revision or "")) for f in findings]
 
 

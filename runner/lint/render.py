@@ -12,19 +12,15 @@ used (:mod:`runner.run.capture`).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from runner.errors import MigrationFailed
 from runner.lint.rules import finding
 from runner.output.results import LintFinding
 from runner.project.environment import ProjectEnv
 from runner.run import capture
-from runner.run.envpass import render as render_offline
-
-_MARKER = re.compile(r"^-- Running upgrade (?P<down>.*?) -> (?P<rev>\S+)\s*$", re.MULTILINE)
+from runner.run.plan import offline_limit, render_history, split_by_revision
 
 
 @dataclass
@@ -59,30 +55,19 @@ def render(penv: ProjectEnv, revision_count: int) -> Rendered:
     revision does not hide the SQL of all the others.
     """
     rendered = Rendered(version_table=penv.config.get_main_option("version_table") or "")
-    start: str | None = None
-    failed: set[str] = set()
     with quiet():
-        for _ in range(revision_count + 1):
-            run = render_offline(penv, start)
-            chunks = split_by_revision(run.sql)
-            for rev, sql in chunks.items():
-                rendered.sql.setdefault(rev, sql)
-            exc = run.error
-            if exc is None:
-                rendered.version_table = run.version_table or rendered.version_table
-                break
-            culprit = next(reversed(chunks), None) if chunks else None
-            rendered.failures.append(
-                finding(
-                    "render-failed",
-                    f"{exc}; the rest of this revision was not checked",
-                    revision=culprit,
-                )
+        history = render_history(penv, None, revision_count)
+    rendered.sql = history.sql
+    rendered.version_table = history.version_table or rendered.version_table
+    for culprit, exc in history.failures.items():
+        rendered.failures.append(
+            finding(
+                "render-failed",
+                f"cannot be rendered offline: {offline_limit(exc)}; the rest of this revision"
+                " was not checked",
+                revision=culprit,
             )
-            if not isinstance(exc, MigrationFailed) or culprit is None or culprit in failed:
-                break  # env.py itself failed, or we would loop: stop here
-            failed.add(culprit)
-            start = culprit
+        )  # fmt: skip
     if rendered.failures and not penv.target.backend.renders_offline:
         _fill_from_a_run(penv, rendered)
     return rendered
@@ -103,16 +88,3 @@ def _fill_from_a_run(penv: ProjectEnv, rendered: Rendered) -> None:
 
 def _failed(rendered: Rendered, revision: str) -> bool:
     return any(f.revision == revision for f in rendered.failures)
-
-
-def split_by_revision(sql: str) -> dict[str, str]:
-    """Offline SQL cut at Alembic's ``-- Running upgrade a -> b`` comments, keyed by ``b``.
-
-    >>> split_by_revision("CREATE TABLE v;\\n-- Running upgrade  -> r1\\nCREATE TABLE t;\\n")
-    {'r1': '\\nCREATE TABLE t;\\n'}
-    """
-    markers = list(_MARKER.finditer(sql))
-    return {
-        m["rev"]: sql[m.end() : markers[i + 1].start() if i + 1 < len(markers) else len(sql)]
-        for i, m in enumerate(markers)
-    }

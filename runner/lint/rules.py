@@ -60,6 +60,11 @@ _RULES = [
         everywhere=False,
         dialects=("postgresql",),
     ),
+    Rule(
+        "transaction-control",
+        "error",
+        "COMMIT, ROLLBACK, BEGIN or SAVEPOINT in a revision: it breaks the run's transaction",
+    ),
     Rule("render-failed", "warning", "the SQL could not be rendered offline", everywhere=False),
     Rule("unparsed-sql", "info", "a statement sqlglot could not parse", everywhere=False),
 ]

@@ -47,13 +47,17 @@ def check_revision(
     version_table: str,
     path: str | None,
     schema: Schema | None = None,
+    autocommit: bool = False,
 ) -> list[LintFinding]:
     """Findings for one revision's upgrade SQL on backend ``kind``, statement by statement.
 
     Pass the same ``schema`` for every revision, in upgrade order, to check
     SQLite batch operations (which drop or change columns by copying tables).
+    ``autocommit``: the revision uses ``autocommit_block``, whose offline rendering
+    is a COMMIT and a BEGIN around its statements (the runner commits per
+    revision for it): those are not the revision's own transaction control.
     """
-    state = _RevisionState(revision, kind, path, {} if schema is None else schema)
+    state = _RevisionState(revision, kind, path, {} if schema is None else schema, autocommit)
     skip = re.compile(rf"\b(alembic_version\w*|{re.escape(version_table or 'alembic_version')})\b")
     with quiet():
         for statement in split_statements(sql):
@@ -96,6 +100,7 @@ class _RevisionState:
     kind: Backend
     path: str | None
     schema: Schema
+    autocommit: bool = False
     created: set[str] = field(default_factory=set)
     findings: list[LintFinding] = field(default_factory=list)
     # batch copy target -> {new column: source column} from INSERT ... SELECT
@@ -114,6 +119,9 @@ class _RevisionState:
 
     def check(self, statement: str) -> None:
         """Parse ``statement`` and hand it to the handler of its kind."""
+        if _TRANSACTION_TEXT.match(statement):  # sqlglot reads these as an alias
+            _transaction(self, None, statement)
+            return
         try:
             parsed = sqlglot.parse_one(statement, dialect=self.kind.sqlglot_dialect or None)
         except Exception as exc:  # a third-party parser: any failure means "not checked"
@@ -132,6 +140,25 @@ def _command(state: _RevisionState, parsed: exp.Command, statement: str) -> None
         state.add("rename-table", "RENAME TABLE breaks applications using the old name", statement)
     else:
         state.add("unparsed-sql", "statement not understood by sqlglot, not checked", statement)
+
+
+# START TRANSACTION and SAVEPOINT parse as an alias in sqlglot 30; match their text.
+_TRANSACTION_TEXT = re.compile(r"\s*(START\s+TRANSACTION|SAVEPOINT|RELEASE\s+SAVEPOINT)\b", re.I)
+
+
+@handles(exp.Commit, exp.Rollback, exp.Transaction)
+def _transaction(state: _RevisionState, _parsed: object, statement: str) -> None:
+    """A revision's own COMMIT/ROLLBACK/BEGIN: the run's all-or-nothing transaction ends
+    there (a failure after it leaves half the run applied, and the change log wrong)."""
+    if state.autocommit:
+        return
+    verb = " ".join(statement.split()[:2]).upper()
+    state.add(
+        "transaction-control",
+        f"{verb} inside a revision ends the run's transaction: remove it, or use"
+        " op.get_context().autocommit_block() for statements that must run outside one",
+        statement,
+    )
 
 
 @handles(exp.TruncateTable)

@@ -28,6 +28,7 @@ from runner.output.results import (
     ProjectInfo,
     RevisionInfo,
     RoundTripResult,
+    RowState,
     StatusResult,
     VerifyResult,
     describe_revs,
@@ -59,8 +60,16 @@ def _revision_line(info: RevisionInfo) -> str:
     return f"{describe_revs(info.down_revisions)} -> {info.revision}{suffix}  {info.message}"
 
 
+_OUTCOMES = {
+    RowState.SUCCEEDED: "ok",
+    RowState.STARTED: "started",  # closed by the row after it
+    RowState.RECORDED: "recorded",
+}
+
+
 def _log_line(entry: Any) -> str:
-    outcome = "ok" if entry.success else f"FAILED: {entry.error}"
+    state = entry.state or (RowState.SUCCEEDED if entry.success else RowState.FAILED)
+    outcome = _OUTCOMES.get(state) or f"{str(state).upper()}: {entry.error}"
     who = entry.ci_identity or entry.os_user
     commit = entry.git_commit[:12] if entry.git_commit else "-"
     if entry.plan_digest:
@@ -118,6 +127,10 @@ def _plan_text(result: PlanResult) -> str:
     if not result.revisions:
         return header + "\n-- nothing to apply"
     lines = [header] + [f"--   {_revision_line(r)}" for r in result.revisions]
+    lines += [
+        f"-- warning: the SQL of {rev} is not shown: it cannot be rendered offline: {why}"
+        for rev, why in result.unrendered.items()
+    ]
     lines += [f"-- lint: {_finding_line(f)}" for f in result.findings]
     return "\n".join(lines) + "\n" + result.sql.rstrip()
 
@@ -146,6 +159,11 @@ def plan_markdown(results: Sequence[PlanResult]) -> str:
             f"| `{r.revision}` | `{describe_revs(r.down_revisions)}` | {_cell(r.message)} |"
             for r in result.revisions
         ]
+        if result.unrendered:
+            parts += [""] + [
+                f"> ⚠️ The SQL of `{rev}` is not shown: it cannot be rendered offline: {_cell(why)}"
+                for rev, why in result.unrendered.items()
+            ]
         if result.findings:
             parts += [
                 "",

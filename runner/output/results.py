@@ -40,7 +40,19 @@ class Direction(_Word):
     STAMP = "stamp"
     STAMP_DOWN = "stamp-down"  # a stamp that moved the version table down
     BASELINE = "baseline"  # repair recorded a checksum for a revision applied without one
-    REPAIR = "repair"  # repair re-recorded a checksum, or acknowledged a failed run
+    REPAIR = "repair"  # repair re-recorded a checksum
+    ACKNOWLEDGE = "acknowledge"  # repair accepted the log as it was (a failed run, old breaks)
+    LOG_CREATED = "log-created"  # the first row: the revisions the database was at
+
+
+class RowState(_Word):
+    """What a change-log row was, read with the row after it."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    STARTED = "started"  # an in-progress row that a later row of its run closed
+    INTERRUPTED = "interrupted"  # an in-progress row nothing closed: the run was killed
+    RECORDED = "recorded"  # a row about the log itself (log-created, acknowledge)
 
 
 class CaseStatus(_Word):
@@ -116,6 +128,8 @@ class PlanResult:
     sql: str
     findings: list[LintFinding] = field(default_factory=list)  # of the pending revisions
     checksums: dict[str, str] = field(default_factory=dict)
+    # revision -> why its SQL cannot be shown (it needs a live database to render)
+    unrendered: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from runner.db.target import Target, file_target, parse_url
 from runner.errors import ConfigError
+from runner.output import redact
 from runner.project.repository import Project, env_stem
 
 VAR_DIR = "var"
@@ -60,6 +61,32 @@ def resolve(
         return _target(ini_url, f"{project.ini_path.name} sqlalchemy.url", project)
     database = (root / VAR_DIR / f"{project.name}.sqlite").resolve()
     return file_target(database, "embedded default", embedded=True)
+
+
+def log_key(project: Project, environ: Mapping[str, str]) -> tuple[bytes | None, str]:
+    """The change-log key (HMAC) for ``project``, if one is configured, and the variables
+    that give it: ``<NAME>_LOG_KEY``, ``<NAME>_LOG_KEY_FILE``, ``RUNNER_LOG_KEY``,
+    ``RUNNER_LOG_KEY_FILE``, first found wins. The key is registered for scrubbing."""
+    stem = env_stem(project.name)
+    names = [f"{stem}_LOG_KEY", "RUNNER_LOG_KEY"]
+    for name in names:
+        for variable in (name, f"{name}_FILE"):
+            raw = environ.get(variable)
+            if raw is None:
+                continue
+            if variable.endswith("_FILE"):
+                try:
+                    raw = Path(raw).read_text(encoding="utf-8")
+                except OSError as exc:
+                    raise ConfigError(
+                        f"cannot read {variable}={raw}: {exc.strerror}", project=project.name
+                    ) from exc
+            value = raw.strip()
+            if not value:
+                raise ConfigError(f"{variable} is set but empty", project=project.name)
+            redact.register(value)
+            return value.encode(), variable
+    return None, f"{names[0]} (or {names[0]}_FILE, {names[1]}, {names[1]}_FILE)"
 
 
 def url_for_plain_alembic(ini_path: str | Path) -> str:

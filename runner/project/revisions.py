@@ -11,3 +11,19 @@ def down_revisions(script: Script) -> list[str]:
     if down is None:
         return []
     return [down] if isinstance(down, str) else list(down)
+
+
+def calls_autocommit_block(script: Script, upgrade: bool | None = None) -> bool:
+    """Whether the revision's ``upgrade()`` (``upgrade=True``), ``downgrade()``
+    (``False``) or either (``None``) calls ``autocommit_block``.
+
+    Read from the compiled functions' names (no file access): catches the usual
+    ``op.get_context().autocommit_block()``, not a call hidden in a helper.
+    """
+    names = {True: ("upgrade",), False: ("downgrade",), None: ("upgrade", "downgrade")}[upgrade]
+    module = getattr(script, "module", None)
+    for name in names:
+        code = getattr(getattr(module, name, None), "__code__", None)
+        if code is not None and "autocommit_block" in code.co_names:
+            return True
+    return False

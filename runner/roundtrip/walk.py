@@ -103,7 +103,7 @@ class _Walk:
         revision_map = self.penv.script.revision_map
         return [RevisionStep(revision_map, s, phase != DOWNGRADE) for s, phase in self.plan]
 
-    def on_step(self, ctx: MigrationContext, _step: MigrationInfo) -> None:
+    def on_step(self, ctx: MigrationContext, _step: MigrationInfo, _heads: tuple[str, ...]) -> None:
         """After each step: reflect, compare where the step calls for it, record the case."""
         script, phase = self.plan[self.done]
         self.done += 1

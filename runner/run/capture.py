@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from runner.db.connect import connect, create_target_engine
 from runner.db.target import file_target
-from runner.errors import RunnerError
+from runner.errors import ConfigError, RunnerError
 from runner.project.environment import ProjectEnv
 from runner.run.envpass import run_env
 
@@ -60,11 +61,20 @@ def _with_params(statement: str, params: Any) -> str:
 
 
 class _Recorder(logging.Handler):
-    """Collects executed statements and Alembic's per-step "Running ..." lines."""
+    """Collects executed statements and Alembic's per-step "Running ..." lines.
 
-    def __init__(self) -> None:
+    It listens on every engine, not only ours: a stock env.py builds its own
+    engine from ``sqlalchemy.url`` (pointed at the copy), and its statements are
+    the plan too. A statement for any other database is stopped before it runs:
+    an env.py that ignores ``sqlalchemy.url`` must not touch a real database
+    while we plan.
+    """
+
+    def __init__(self, project: str, copy: Path) -> None:
         super().__init__()
         self.lines: list[str] = []
+        self.statements = 0
+        self.project, self.copy = project, str(copy)
 
     def emit(self, record: logging.LogRecord) -> None:
         step = record.args[0] if isinstance(record.args, tuple) and record.args else None
@@ -72,10 +82,20 @@ class _Recorder(logging.Handler):
         if short_log:
             self.lines.append(f"-- Running {short_log}\n")
 
-    def statement(self, _conn: Any, _cursor: Any, statement: str, params: Any,
+    def statement(self, conn: Any, _cursor: Any, statement: str, params: Any,
                   _context: Any, executemany: bool) -> None:  # fmt: skip
+        url = conn.engine.url
+        if url.database != self.copy:
+            shown = url.render_as_string(hide_password=True)
+            raise ConfigError(
+                f"env.py connected to {shown} while planning on a throw-away copy of the"
+                " database (it ignores sqlalchemy.url); the plan stopped before running"
+                " anything there",
+                project=self.project,
+            )
         if statement.lstrip().upper().startswith(_READS) or statement.strip() in {"BEGIN", ""}:
             return
+        self.statements += 1
         rows = params if executemany else [params]
         for row in rows:
             self.lines.append(_with_params(statement.strip(), row).rstrip(";") + ";\n")
@@ -115,39 +135,61 @@ def upgrade_sql_partial(penv: ProjectEnv, source: Path | None) -> tuple[str, Run
     with _copy_of(source) as copy:
         target = file_target(copy, "throw-away copy")
         scratch = penv.pointed_at(target)
-        recorder = _Recorder()
+        recorder = _Recorder(penv.name, copy)
         error: RunnerError | None = None
-        progress = logging.getLogger("alembic.runtime.migration")
         engine = create_target_engine(penv.name, target)
-        event.listen(engine, "before_cursor_execute", recorder.statement)
-        saved = progress.level, progress.disabled
-        progress.addHandler(recorder)
-        progress.setLevel(logging.INFO)
+        event.listen(Engine, "before_cursor_execute", recorder.statement)
+        progress = _Progress(recorder)
         try:
             with connect(penv.name, target, engine) as connection, connection.begin():
-                # Keep the user's terminal quiet: the recorder still sees the records.
-                progress.disabled = False
-                propagate, progress.propagate = progress.propagate, False
-                handlers = [h for h in progress.handlers if h is not recorder]
-                for handler in handlers:
-                    progress.removeHandler(handler)
+                progress.listen()
                 try:
                     run_env(
                         scratch,
                         lambda rev, _ctx: scratch.upgrade_steps("heads", rev),
                         connection,
+                        # A stock env.py runs logging.config.fileConfig when imported,
+                        # which disables and rewires Alembic's logger: listen again.
+                        prepare=lambda _seen, _ctx: progress.listen(),
                         destination_rev="heads",
                     )
                 except RunnerError as exc:
                     error = exc
-                finally:
-                    for handler in handlers:
-                        progress.addHandler(handler)
-                    progress.propagate = propagate
                 connection.rollback()
         finally:
-            progress.removeHandler(recorder)
-            progress.setLevel(saved[0])
-            progress.disabled = saved[1]
+            event.remove(Engine, "before_cursor_execute", recorder.statement)
+            progress.restore()
             engine.dispose()
+    if error is None and recorder.lines and not recorder.statements:
+        # Alembic writes the version table at every step: nothing seen means we were blind.
+        error = ConfigError(
+            "planning on a throw-away copy saw no statement at all, though revisions are"
+            " pending: env.py runs them in a way the plan cannot see; nothing was changed",
+            project=penv.name,
+        )
     return "\n".join(recorder.lines), error
+
+
+class _Progress:
+    """Alembic's progress logger, wired to the recorder alone while we capture (the
+    user's terminal stays quiet), and put back as it was afterwards."""
+
+    def __init__(self, recorder: _Recorder) -> None:
+        self.logger = logging.getLogger("alembic.runtime.migration")
+        self.recorder = recorder
+        self.saved = (
+            self.logger.level, self.logger.disabled, self.logger.propagate,
+            list(self.logger.handlers),
+        )  # fmt: skip
+
+    def listen(self) -> None:
+        self.logger.setLevel(logging.INFO)
+        self.logger.disabled = False
+        self.logger.propagate = False
+        self.logger.handlers[:] = [self.recorder]
+
+    def restore(self) -> None:
+        level, disabled, propagate, handlers = self.saved
+        self.logger.setLevel(level)
+        self.logger.disabled, self.logger.propagate = disabled, propagate
+        self.logger.handlers[:] = handlers

@@ -5,20 +5,36 @@ what ran, in which direction, who ran it (database user, OS user, CI identity),
 from which commit and job, how long it took, whether it worked, and the
 checksum of the revision file as it was when it ran.
 
-Rows are chained: each row stores ``row_hash = sha256(previous row_hash +
-this row's fields)``, so editing or deleting a row in the middle of the log
-is detected by :func:`chain_breaks`. (Deleting the newest rows is not: compare
-with the version table, which ``verify`` does.)
+What the rows prove (``docs/reliability.md`` says the same for users):
+
+* Rows are chained: each row stores a hash over the previous row's hash and
+  its own fields, so editing or deleting a row in the middle of the log breaks
+  the chain at that row (:func:`chain_problems`).
+* The first row a runner writes into a new table is a ``log-created`` row
+  naming the revisions the database was at: a revision applied after it must
+  have a row, so deleting the newest rows, or emptying the table, is seen by
+  comparing with the version table (:mod:`runner.run.verify`).
+* Without a key, the hash is plain SHA-256: anyone who may UPDATE the table
+  can recompute it. With a key (``<NAME>_LOG_KEY``, ``RUNNER_LOG_KEY``, or
+  their ``_FILE`` variants) each row carries an HMAC-SHA-256 instead (stored
+  as ``k`` + 63 hex digits), which cannot be forged without the key; once a
+  log holds keyed rows, the runner refuses to append unkeyed ones.
+* Nothing in the database alone survives a ``DROP TABLE``: a new table then
+  starts over from the current revisions. Keep ``log --head`` (the newest
+  row's id and hash) outside the database and check it with
+  ``verify --anchor ID:HASH`` for that.
 
 On PostgreSQL and SQLite a step's row is written in the same transaction as
 the step, so the log never claims a change that was rolled back; a failure is
-recorded afterwards, in a transaction of its own.
+recorded afterwards, in a transaction of its own, and only while the run still
+holds its lock.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,13 +45,18 @@ from sqlalchemy.exc import DBAPIError
 
 from runner import __version__
 from runner.db.connect import describe_db_error
-from runner.errors import ConfigError
+from runner.errors import ConfigError, Refused
+from runner.output.results import Direction, RowState
 from runner.project.environment import ProjectEnv
+from runner.project.resolve import log_key
 from runner.run import provenance
 from runner.run.provenance import Provenance
 
 ERROR_LIMIT = 1000
-GENESIS = "0" * 64
+CHAIN_START = "0" * 64  # the "previous hash" of the first row
+KEYED = "k"  # prefix of an HMAC row hash; a SHA-256 hex digest never starts with it
+# The error text of an in-progress row (MySQL/MariaDB); a later row of the run closes it.
+IN_PROGRESS = "started, not finished (the run was interrupted during this revision)"
 
 
 def table_name(project: str) -> str:
@@ -73,7 +94,11 @@ def make_table(project: str, schema: str | None) -> sa.Table:
 
 @dataclass(frozen=True)
 class LogEntry:
-    """One row of the change log (times are UTC, whole seconds)."""
+    """One row of the change log (times are UTC, whole seconds).
+
+    ``state`` is not stored: it says what the row was, read with its neighbours
+    (an in-progress row that a later row of its run closed was just a start).
+    """
 
     id: int | None
     project: str
@@ -96,9 +121,15 @@ class LogEntry:
     success: bool
     error: str
     row_hash: str = ""
+    state: str = ""
 
-    def chained_hash(self, previous: str) -> str:
-        """The row hash this entry must carry after ``previous``."""
+    @property
+    def in_progress(self) -> bool:
+        """An "in progress" row written before a step that cannot roll back."""
+        return not self.success and self.error == IN_PROGRESS
+
+    def payload(self, previous: str) -> bytes:
+        """What the row hash covers: the previous row's hash and every stored field."""
         fields = [
             previous, self.project, self.revision, self.down_revisions, self.direction,
             self.description, self.path, self.checksum, self.db_user, self.os_user,
@@ -106,7 +137,18 @@ class LogEntry:
             self.plan_digest, self.started_at.isoformat(), self.finished_at.isoformat(),
             str(self.duration_ms), str(int(self.success)), self.error,
         ]  # fmt: skip
-        return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
+        return "\x1f".join(fields).encode()
+
+    def chained_hash(self, previous: str) -> str:
+        """The unkeyed row hash this entry must carry after ``previous``."""
+        return hashlib.sha256(self.payload(previous)).hexdigest()
+
+
+def seal(entry: LogEntry, previous: str, key: bytes | None) -> str:
+    """The row hash to store: HMAC with ``key`` (``k`` + 63 hex digits), else SHA-256."""
+    if key is None:
+        return entry.chained_hash(previous)
+    return KEYED + hmac.new(key, entry.payload(previous), hashlib.sha256).hexdigest()[:63]
 
 
 def utcnow() -> dt.datetime:
@@ -123,6 +165,8 @@ class ChangeLog:
     provenance: Provenance
     db_user: str
     runner_version: str
+    key: bytes | None = None
+    key_source: str = ""  # the variables that would give the key, for messages
     _last_hash: str | None = None
     _created: bool = False  # ensure() ran in the current transaction
 
@@ -134,21 +178,66 @@ class ChangeLog:
         provenance: Provenance,
         db_user: str,
         runner_version: str,
+        key: bytes | None = None,
+        key_source: str = "",
     ) -> ChangeLog:
-        return cls(project, make_table(project, schema), provenance, db_user, runner_version)
+        return cls(
+            project, make_table(project, schema), provenance, db_user, runner_version, key,
+            key_source,
+        )  # fmt: skip
 
-    def ensure(self, connection: Connection) -> None:
-        """Create the table on first use (call while holding the project lock)."""
-        try:
-            self.table.create(connection, checkfirst=True)
-        except DBAPIError as exc:  # typically a user without CREATE rights
-            raise ConfigError(
-                f"cannot create the change-log table {self.table.fullname}:"
-                f" {describe_db_error(exc)} (the database user needs the right to create it"
-                " once, like the version table)",
-                project=self.project,
-            ) from exc
+    def ensure(
+        self, connection: Connection, current: Sequence[str], *, acknowledging: bool = False
+    ) -> None:
+        """Make sure the table exists and starts with a ``log-created`` row naming where
+        the database was when the log began (call while holding the project lock).
+
+        A table written before such rows existed gets one now. An existing table with
+        no rows at all while the database is at a revision was emptied: only ``repair``
+        (``acknowledging``) may start it over.
+        """
+        if self._created:
+            return
+        if not self.exists(connection):
+            try:
+                self.table.create(connection, checkfirst=True)
+            except DBAPIError as exc:  # typically a user without CREATE rights
+                raise ConfigError(
+                    f"cannot create the change-log table {self.table.fullname}:"
+                    f" {describe_db_error(exc)} (the database user needs the right to create"
+                    " it once, like the version table)",
+                    project=self.project,
+                ) from exc
+            self._last_hash = CHAIN_START
+        elif not self._has_start(connection):
+            if current and not acknowledging and self._is_empty(connection):
+                raise Refused(
+                    f"the change log {self.table.fullname} is empty but the database is at"
+                    f" {', '.join(current)}: its rows were deleted; check the database, then"
+                    f" run: runner repair {self.project}",
+                    project=self.project,
+                )
+        else:
+            self._created = True
+            return
         self._created = True
+        self.append(connection, self.created_entry(current))
+
+    def _has_start(self, connection: Connection) -> bool:
+        query = sa.select(self.table.c.id).where(
+            self.table.c.direction == str(Direction.LOG_CREATED)
+        )
+        return connection.execute(query.limit(1)).first() is not None
+
+    def _is_empty(self, connection: Connection) -> bool:
+        return connection.execute(sa.select(self.table.c.id).limit(1)).first() is None
+
+    def created_entry(self, current: Sequence[str]) -> LogEntry:
+        """The row that starts the log: where the database was when the log began."""
+        return self.entry(
+            revision=",".join(current), down_revisions=[], direction=Direction.LOG_CREATED,
+            description="change log started", path="", checksum="", started=utcnow(),
+        )  # fmt: skip
 
     def exists(self, connection: Connection) -> bool:
         if self._created:
@@ -176,7 +265,7 @@ class ChangeLog:
             duration_ms = int((finished - started).total_seconds() * 1000)
         return LogEntry(
             id=None, project=self.project, revision=revision,
-            down_revisions=",".join(down_revisions), direction=direction,
+            down_revisions=",".join(down_revisions), direction=str(direction),
             description=description[:255], path=path[:512], checksum=checksum,
             db_user=self.db_user[:128], os_user=self.provenance.os_user[:128],
             ci_identity=(self.provenance.ci_identity or "")[:255],
@@ -192,7 +281,8 @@ class ChangeLog:
         """Insert ``entries`` (one statement), chained to the newest row.
 
         The newest hash is read once and then kept: we hold the project lock, so
-        nobody else appends. Call :meth:`forget` after a rollback.
+        nobody else appends. Call :meth:`forget` after a rollback. A log that
+        holds keyed rows takes no unkeyed ones: that would be a forgery.
         """
         if not entries:
             return
@@ -201,12 +291,18 @@ class ChangeLog:
                 connection.execute(
                     sa.select(self.table.c.row_hash).order_by(self.table.c.id.desc()).limit(1)
                 ).scalar()
-                or GENESIS
+                or CHAIN_START
+            )
+        if self.key is None and self._last_hash.startswith(KEYED):
+            raise ConfigError(
+                f"the change log {self.table.fullname} is keyed (HMAC): set {self.key_source}"
+                " to write to it",
+                project=self.project,
             )
         rows = []
         for entry in entries:
-            values = {k: v for k, v in vars(entry).items() if k not in {"id", "row_hash"}}
-            values["row_hash"] = self._last_hash = entry.chained_hash(self._last_hash)
+            values = {k: v for k, v in vars(entry).items() if k not in {"id", "row_hash", "state"}}
+            values["row_hash"] = self._last_hash = seal(entry, self._last_hash, self.key)
             rows.append(values)
         connection.execute(self.table.insert(), rows)
 
@@ -242,32 +338,92 @@ class ChangeLog:
         entries = [LogEntry(**row._asdict()) for row in connection.execute(query)]
         if not (revision or since or until or limit):  # the whole log: its newest hash is known
             newest = entries[0 if newest_first else -1] if entries else None
-            self._last_hash = newest.row_hash if newest else GENESIS
+            self._last_hash = newest.row_hash if newest else CHAIN_START
         return entries
 
-
-def chain_breaks(entries_oldest_first: Sequence[LogEntry]) -> list[int]:
-    """Ids of rows whose hash does not follow from the row before them.
-
-    A ``repair`` row re-anchors nothing: it is chained like any other, so a
-    break before it stays visible in the history; ``verify`` only fails on
-    breaks after the newest repair (a human looked at the earlier ones).
-    """
-    broken = []
-    previous = GENESIS
-    for entry in entries_oldest_first:
-        if entry.chained_hash(previous) != entry.row_hash:
-            broken.append(entry.id or 0)
-        previous = entry.row_hash
-    return broken
+    def following(self, connection: Connection, ids: Sequence[int]) -> dict[int, LogEntry]:
+        """For each row id, the row right after it (if any): what closed an in-progress row."""
+        found: dict[int, LogEntry] = {}
+        for row_id in ids:
+            row = connection.execute(
+                sa.select(self.table).where(self.table.c.id > row_id).order_by(
+                    self.table.c.id).limit(1)
+            ).first()  # fmt: skip
+            if row is not None:
+                found[row_id] = LogEntry(**row._asdict())
+        return found
 
 
 def project_log(penv: ProjectEnv, schema: str | None) -> ChangeLog:
     """The project's change log, stamped with who is running and from where."""
+    key, key_source = log_key(penv.project, os.environ)
     return ChangeLog.for_project(
         penv.name,
         schema,
-        provenance.read(os.environ, penv.project.root),
+        provenance.read(os.environ, penv.project.root, penv.project.path),
         db_user=penv.target.url.username or "",
         runner_version=__version__,
+        key=key,
+        key_source=key_source,
     )
+
+
+def state_of(entry: LogEntry, following: LogEntry | None) -> RowState:
+    """What a row was, given the row after it (``None`` when it is the newest)."""
+    if entry.in_progress:
+        closed = (
+            following is not None
+            and following.revision == entry.revision
+            and (following.direction == entry.direction)
+        )
+        return RowState.STARTED if closed else RowState.INTERRUPTED
+    if entry.direction in {Direction.LOG_CREATED, Direction.ACKNOWLEDGE}:
+        return RowState.RECORDED
+    return RowState.SUCCEEDED if entry.success else RowState.FAILED
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    """A row that does not follow from the one before it, and how."""
+
+    row_id: int
+    kind: str  # "broken": content or hash changed; "unkeyed": unkeyed row after keyed ones
+    message: str
+
+
+def chain_problems(
+    entries_oldest_first: Sequence[LogEntry], key: bytes | None
+) -> tuple[list[ChainProblem], int]:
+    """Rows that break the chain, and how many keyed rows could not be checked (no key)."""
+    problems: list[ChainProblem] = []
+    previous, keyed_seen, unchecked = CHAIN_START, False, 0
+    for entry in entries_oldest_first:
+        row = f"change-log row {entry.id or 0}"
+        found: tuple[str, str] | None = None
+        if entry.row_hash.startswith(KEYED):
+            keyed_seen = True
+            if key is None:
+                unchecked += 1
+            elif seal(entry, previous, key) != entry.row_hash:
+                found = ("broken", f"{row} does not match its HMAC (edited or forged)")
+        elif entry.chained_hash(previous) != entry.row_hash:
+            found = ("broken", f"{row} does not match the hash chain (edited or deleted rows)")
+        elif keyed_seen:
+            found = ("unkeyed", f"{row} is not keyed although earlier rows are (forged)")
+        if found is not None:
+            problems.append(ChainProblem(entry.id or 0, *found))
+        previous = entry.row_hash
+    return problems, unchecked
+
+
+def digest_before(entries_oldest_first: Sequence[LogEntry], row_id: int | None) -> str:
+    """A digest of every row before ``row_id`` (all rows for ``None``), content and stored
+    hash: what an ``acknowledge`` row records, so an old row changed after a repair is seen."""
+    digest = hashlib.sha256()
+    previous = CHAIN_START
+    for entry in entries_oldest_first:
+        if row_id is not None and (entry.id or 0) >= row_id:
+            break
+        digest.update(f"{entry.id}:{entry.chained_hash(previous)}:{entry.row_hash}\n".encode())
+        previous = entry.row_hash
+    return digest.hexdigest()

@@ -44,8 +44,9 @@ from runner.project.revisions import down_revisions
 
 # fn(current_heads, migration_context) -> steps; Alembic's env.py callback protocol.
 StepsFn = Callable[[Any, MigrationContext], Sequence[Any]]
-# Called after each applied step, inside that step's transaction.
-StepHook = Callable[[MigrationContext, MigrationInfo], None]
+# Called after each applied step, inside that step's transaction, with the
+# current revisions after it.
+StepHook = Callable[[MigrationContext, MigrationInfo, tuple[str, ...]], None]
 # Called once env.py has configured its context, before any step is planned.
 PrepareHook = Callable[["EnvRun", MigrationContext], None]
 
@@ -214,10 +215,11 @@ def _observing_environment(
     configure = environment.configure
 
     def record(*, ctx: MigrationContext, step: MigrationInfo, heads: set[str], **_: Any) -> None:
+        after = tuple(sorted(heads))
         if on_step is not None:
-            on_step(ctx, step)
+            on_step(ctx, step, after)
         outcome.applied.append(step)
-        outcome.heads_after = tuple(sorted(heads))
+        outcome.heads_after = after
 
     def configure_and_observe(*args: Any, **options: Any) -> None:
         theirs = options.get("on_version_apply") or ()

@@ -36,18 +36,22 @@ def _first(environ: Mapping[str, str], *names: str) -> str | None:
 _COMMIT_VARIABLES = ("CI_COMMIT_SHA", "GIT_COMMIT")  # GitLab CI, Jenkins git plugin
 
 
-def prefetch(environ: Mapping[str, str], repo: Path) -> None:
+def prefetch(environ: Mapping[str, str], repo: Path, project: Path | None = None) -> None:
     """Start the ``git`` lookup :func:`read` may need, in the background.
 
     Outside CI the commit comes from two ``git`` processes; started early, they
     run on another core while the run connects and takes its lock.
     """
     if not _first(environ, *_COMMIT_VARIABLES):
-        _lookup(repo)
+        _lookup(repo, project)
 
 
-def read(environ: Mapping[str, str], repo: Path) -> Provenance:
-    """Provenance from CI variables, falling back to the OS user and ``git rev-parse``."""
+def read(environ: Mapping[str, str], repo: Path, project: Path | None = None) -> Provenance:
+    """Provenance from CI variables, falling back to the OS user and ``git rev-parse``.
+
+    ``project`` is the project folder: an untracked file there (a revision not
+    committed yet) makes the commit ``-dirty`` too, since it may be what runs.
+    """
     try:
         os_user = getpass.getuser()
     except (KeyError, OSError):  # a container uid with no passwd entry
@@ -68,32 +72,33 @@ def read(environ: Mapping[str, str], repo: Path) -> Provenance:
         os_user=os_user,
         ci_identity=ci_identity,
         ci_job_url=_first(environ, "CI_JOB_URL", "BUILD_URL"),
-        git_commit=_first(environ, *_COMMIT_VARIABLES) or _lookup(repo).result(),
+        git_commit=_first(environ, *_COMMIT_VARIABLES) or _lookup(repo, project).result(),
     )
 
 
-_lookups: dict[Path, Future[str | None]] = {}
+_lookups: dict[tuple[Path, Path | None], Future[str | None]] = {}
 _lookups_lock = threading.Lock()
 
 
-def _lookup(repo: Path) -> Future[str | None]:
+def _lookup(repo: Path, project: Path | None) -> Future[str | None]:
     """The (running or finished) ``git`` lookup for ``repo``: once per process."""
     with _lookups_lock:
-        found = _lookups.get(repo)
+        found = _lookups.get((repo, project))
         if found is None:
-            found = _lookups[repo] = Future()
-            threading.Thread(target=_resolve, args=(found, repo), daemon=True).start()
+            found = _lookups[(repo, project)] = Future()
+            thread = threading.Thread(target=_resolve, args=(found, repo, project), daemon=True)
+            thread.start()
         return found
 
 
-def _resolve(future: Future[str | None], repo: Path) -> None:
+def _resolve(future: Future[str | None], repo: Path, project: Path | None) -> None:
     try:
-        future.set_result(_git_head(repo))
+        future.set_result(_git_head(repo, project))
     except BaseException as exc:  # handed to whoever waits for the result
         future.set_exception(exc)
 
 
-def _git_head(repo: Path) -> str | None:
+def _git_head(repo: Path, project: Path | None) -> str | None:
     try:
         proc = subprocess.run(
             ["git", "-C", str(repo), "rev-parse", "HEAD"],
@@ -107,11 +112,18 @@ def _git_head(repo: Path) -> str | None:
     commit = proc.stdout.strip()
     if proc.returncode != 0 or not commit:
         return None
-    dirty = subprocess.run(
-        ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-        timeout=5,
-        check=False,
-    ).stdout.strip()
+    # Tracked changes anywhere, and untracked files in the project (a revision
+    # that is not committed runs all the same).
+    command = ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"]
+    dirty = _git_output(command)
+    if not dirty and project is not None:
+        dirty = _git_output([*command[:-1], "--untracked-files=all", "--", str(project)])
     return commit + ("-dirty" if dirty else "")
+
+
+def _git_output(command: list[str]) -> str:
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return proc.stdout.strip()

@@ -35,20 +35,22 @@ import enum
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.script import Script
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from runner.db import DEFAULT_LOCK_TIMEOUT, locking
 from runner.db.backends import Backend, LockKind, backend
 from runner.db.connect import begin_plainly
-from runner.errors import MigrationFailed, Refused
+from runner.errors import DatabaseUnreachable, MigrationFailed, Refused, RunnerError
 from runner.output.results import Direction, MigrateResult, VerifyResult, describe_revs
 from runner.project.environment import ProjectEnv
+from runner.project.revisions import calls_autocommit_block
 from runner.run import changelog, provenance, verify
 from runner.run.changelog import ChangeLog, LogEntry
 from runner.run.envpass import EnvRun, PrepareHook, StepsFn, run_env
@@ -121,13 +123,16 @@ class _Recorder:
         self.penv, self.log, self.options = penv, log_, options
         self.connection, self.buffered = connection, buffered
         self.pending: list[tuple[MigrationInfo, dt.datetime, dt.datetime, int]] = []
+        # When the running step started: each step starts when the one before it
+        # is recorded (the first when the recorder is made, just before env.py runs).
         self.last = changelog.utcnow()
         self.last_clock = time.perf_counter()
+        self.heads: tuple[str, ...] | None = None  # after the last recorded step
 
-    def __call__(self, ctx: MigrationContext, step: MigrationInfo) -> None:
-        # Steps run back to back: each one started when the previous one finished.
+    def __call__(self, ctx: MigrationContext, step: MigrationInfo, heads: tuple[str, ...]) -> None:
         started, self.last = self.last, changelog.utcnow()
         clock, self.last_clock = self.last_clock, time.perf_counter()
+        self.heads = heads
         noted = (step, started, self.last, int((self.last_clock - clock) * 1000))
         if self.buffered and ctx.connection is self.connection:
             self.pending.append(noted)
@@ -188,28 +193,16 @@ def step_entries(
 def safety_checks(
     penv: ProjectEnv, connection: Connection, log_: ChangeLog, current: Sequence[str]
 ) -> VerifyResult:
-    """Refuse to upgrade over a failed MySQL run or a repository that no longer matches."""
-    entries = log_.entries(connection, newest_first=False)
-    kind = backend(connection.dialect.name)
-    if not kind.transactional_ddl and entries and not entries[-1].success:
-        failed = entries[-1]
-        what = (
-            f"stopped during {failed.direction} {failed.revision} (started"
-            f" {failed.started_at:%Y-%m-%d %H:%M} UTC; killed?)"
-            if failed.error == IN_PROGRESS
-            else f"failed in {failed.direction} {failed.revision} at"
-            f" {failed.finished_at:%Y-%m-%d %H:%M} UTC ({failed.error[:200]})"
-        )
-        raise Refused(
-            f"the last run {what}; this database cannot roll DDL back, so check it by hand,"
-            f" then run: runner repair {penv.name}",
-            project=penv.name,
-        )
+    """Refuse to write over a failed MySQL run or a repository that no longer matches:
+    exactly what ``runner verify`` reports, so the two never disagree."""
     result = verify.check(
-        penv.name, penv.target.display, penv.script, current, entries, penv.checksum
-    )
+        penv.name, penv.target.display, penv.script, current, verify.view(log_, connection),
+        penv.checksum,
+    )  # fmt: skip
     if not result.ok:
         first = result.problems[0]
+        if first.kind in {"failed-run", "interrupted-run"}:
+            raise Refused(first.message, project=penv.name)
         more = f" (and {len(result.problems) - 1} more)" if len(result.problems) > 1 else ""
         where = f" {first.revision}" if first.revision else ""
         raise Refused(
@@ -235,7 +228,7 @@ def run_write(
     is called with the current revisions under the lock (``apply``: the
     database must still be where the plan starts).
     """
-    provenance.prefetch(os.environ, penv.project.root)  # git runs while we connect
+    provenance.prefetch(os.environ, penv.project.root, penv.project.path)  # while we connect
     with (
         open_connection(penv, options.lock_timeout) as connection,
         locking.hold(connection, penv.name, options.lock_timeout),
@@ -257,10 +250,6 @@ class _OwnConnection(Exception):
     """Raised inside a one-pass run when env.py turns out to connect by itself."""
 
 
-# The error text of an in-progress row; a later success row supersedes it.
-IN_PROGRESS = "started, not finished (the run was interrupted during this revision)"
-
-
 @dataclass
 class _Write:
     """One writing command on one locked connection: what to run, and how."""
@@ -274,27 +263,27 @@ class _Write:
     precheck: Callable[[Sequence[str]], None] | None
     context_kw: dict[str, Any]
     _planned: dict[tuple[str, ...], Sequence[Any]] = field(default_factory=dict)
+    before: tuple[str, ...] = ()  # where the database was when the migration began
+    needs_autocommit: bool = False  # a step to run calls autocommit_block
 
     def mode(self) -> WriteMode:
         """Decide, once, how this write uses transactions."""
         kind = backend(self.connection.dialect.name)
-        needs_autocommit = False
-        if (
-            kind.transactional_ddl
-            and not self.options.per_revision
-            and _uses_autocommit(self.penv.script.walk_revisions())
-        ):
+        history_uses_it = any(calls_autocommit_block(s) for s in self.penv.script.walk_revisions())
+        if kind.transactional_ddl and not self.options.per_revision and history_uses_it:
             # Only then does the answer depend on where the database is: read it.
             current = read_env(self.penv, self.connection).current
             try:
                 steps = self.steps(current)
             except Exception:  # an invalid destination: the real run reports it properly
                 steps = []
-            needs_autocommit = _uses_autocommit(s.revision for s in steps if _is_revision(s))
-            if needs_autocommit:
-                _say_autocommit(self.penv)
+            self.needs_autocommit = any(
+                calls_autocommit_block(step.revision, step.is_upgrade)
+                for step in steps
+                if isinstance(getattr(step, "revision", None), Script)
+            )
         runs_ddl = self.action in {Direction.UPGRADE, Direction.DOWNGRADE}
-        return write_mode(kind, self.options.per_revision, runs_ddl, needs_autocommit)
+        return write_mode(kind, self.options.per_revision, runs_ddl, self.needs_autocommit)
 
     def run(self, mode: WriteMode) -> tuple[tuple[str, ...], EnvRun]:
         """Run the write in ``mode``: current revisions before, and what ran."""
@@ -313,7 +302,7 @@ class _Write:
     def checks(self, seen: EnvRun) -> ChangeLog:
         """Create the change log if needed, run the checks; return the log."""
         log_ = changelog.project_log(self.penv, seen.version_table_schema)
-        log_.ensure(self.connection)
+        log_.ensure(self.connection, seen.current)
         if self.safety:
             safety_checks(self.penv, self.connection, log_, seen.current)
         if self.precheck is not None:
@@ -334,11 +323,14 @@ class _Write:
         def prepare(seen: EnvRun, context: MigrationContext) -> None:
             if context.connection is not self.connection:
                 raise _OwnConnection
+            self.before = seen.current
             hook.log = self.checks(seen)
 
         self.connection.begin()
         try:
-            run = self.migrate(lambda h: self.in_one_transaction(h, prepare), hook)
+            run = self.migrate(
+                lambda h: self.in_one_transaction(h, prepare), hook, WriteMode.ONE_PASS
+            )
         except _OwnConnection:
             self.connection.rollback()
             return self.two_passes(WriteMode.SHARED_TRANSACTION)
@@ -359,6 +351,7 @@ class _Write:
         except BaseException:
             transaction.rollback()
             raise
+        self.say_what_holds(before)
         shared = mode is WriteMode.SHARED_TRANSACTION and before.used_our_connection
         if not shared:
             transaction.commit()
@@ -372,15 +365,45 @@ class _Write:
             WriteMode.PER_REVISION: self.per_revision,
             WriteMode.MARKED: self.marked,
         }[mode]
-        return before.current, self.migrate(migrate_in, hook)
+        self.before = before.current
+        return before.current, self.migrate(migrate_in, hook, mode)
 
-    def migrate(self, migrate_in: Callable[[_Recorder], EnvRun], hook: _Recorder) -> EnvRun:
+    def say_what_holds(self, before: EnvRun) -> None:
+        """Say, before anything runs, when this run is not all-or-nothing, and why.
+
+        (Where DDL commits itself, MySQL, that is always so and the README says it;
+        the in-progress rows make the next run stop at a half-applied revision.)"""
+        name = self.penv.name
+        if self.needs_autocommit and before.used_our_connection:
+            log.info(
+                "%s: a pending revision uses autocommit_block (CREATE INDEX CONCURRENTLY and"
+                " the like), which cannot run inside one transaction: committing after each"
+                " revision for this run",
+                name,
+            )
+        elif self.needs_autocommit:
+            log.warning(
+                "%s: a pending revision uses autocommit_block, and env.py opens its own"
+                " connection and decides its own transactions: it needs"
+                " transaction_per_migration=True in its context.configure() for that",
+                name,
+            )
+        if not before.used_our_connection:
+            log.warning(
+                "%s: env.py opens its own connection, so this run is not all-or-nothing: a"
+                " failure leaves the revisions before it applied (the runner's env.py"
+                " template takes the runner's connection)",
+                name,
+            )
+
+    def migrate(
+        self, migrate_in: Callable[[_Recorder], EnvRun], hook: _Recorder, mode: WriteMode
+    ) -> EnvRun:
         """Migrate with ``migrate_in``; on failure record it and say where we are."""
-        started = changelog.utcnow()
         try:
             return migrate_in(hook)
         except MigrationFailed as exc:
-            raise self.record_failure(hook.change_log, exc, started) from exc
+            raise self.record_failure(hook, exc, mode) from exc
 
     def in_one_transaction(self, hook: _Recorder, prepare: PrepareHook | None = None) -> EnvRun:
         """The migration in the caller's open transaction (else one of our own), its
@@ -405,28 +428,67 @@ class _Write:
             self.connection.commit()
         return run
 
-    def record_failure(
-        self, log_: ChangeLog, exc: MigrationFailed, started: dt.datetime
-    ) -> MigrationFailed:
-        """Roll back, write a failure row on its own; the error to raise, saying where
-        the database now is."""
+    def record_failure(self, hook: _Recorder, exc: MigrationFailed, mode: WriteMode) -> RunnerError:
+        """Roll back and write a failure row on its own; the error to raise, saying where
+        the database now is.
+
+        Only while the lock is still ours: a connection that was lost (server
+        restart, session killed) took the lock with it, and another run may hold it
+        now, so nothing is written and the error says so (exit 3).
+        """
         connection = self.connection
-        if connection.in_transaction():
-            connection.rollback()
-        log_.forget()
-        failed = exc.failed_step
-        with connection.begin():
-            log_.ensure(connection)  # the rollback may have taken a new table with it
-            current = read_env(self.penv, connection).current
-            revision, downs, description = failed or ("", (), "")
-            log_.append(connection, log_.entry(
-                revision=revision, down_revisions=list(downs), direction=self.action,
-                description=description, path="", checksum="", started=started,
-                success=False, error=str(exc), plan_digest=self.options.plan_digest,
-            ))  # fmt: skip
+        where_before = self.where_if_lost(hook, mode)
+        if connection.invalidated:
+            return DatabaseUnreachable(
+                f"{exc.message}; the connection was lost and the project's lock with it, so"
+                f" the failure is not in the change log; the database is at {where_before}"
+                f" (check: runner status {self.penv.name})",
+                project=exc.project,
+            )
+        log_ = hook.change_log
+        try:
+            if connection.in_transaction():
+                connection.rollback()
+            log_.forget()
+            with connection.begin():
+                current = read_env(self.penv, connection).current
+                log_.ensure(connection, current)  # the rollback may have taken a new table
+                log_.append(connection, self.failure_entry(hook, exc))
+        except (DBAPIError, RunnerError) as recording:
+            lost = connection.invalidated or isinstance(recording, DatabaseUnreachable)
+            error: type[RunnerError] = DatabaseUnreachable if lost else MigrationFailed
+            return error(
+                f"{exc.message}; the failure could not be recorded in the change log"
+                f" ({_reason(recording)}); the database is at {where_before}",
+                project=exc.project,
+            )
         return MigrationFailed(
             f"{exc.message}; database is at {describe_revs(current)}", project=exc.project
         )
+
+    def where_if_lost(self, hook: _Recorder, mode: WriteMode) -> str:
+        """Where the database is when it can no longer be asked: a single transaction
+        rolled back to where the run began; per revision, the last revision recorded."""
+        if mode in {WriteMode.PER_REVISION, WriteMode.MARKED} and hook.heads is not None:
+            return describe_revs(hook.heads)
+        return describe_revs(self.before)
+
+    def failure_entry(self, hook: _Recorder, exc: MigrationFailed) -> LogEntry:
+        """The failure row: the failing revision's file and checksum, and how long the
+        step ran before it failed (from the recorder's clock, in milliseconds)."""
+        revision, downs, description = exc.failed_step or ("", (), "")
+        path = checksum = ""
+        if revision:
+            script = self.penv.revision(revision)
+            if script.path is not None:
+                path, checksum = self.penv.info(script).path, self.penv.checksum(script.path)
+        duration_ms = int((time.perf_counter() - hook.last_clock) * 1000)
+        return hook.change_log.entry(
+            revision=revision, down_revisions=list(downs), direction=self.action,
+            description=description, path=path, checksum=checksum, started=hook.last,
+            success=False, error=str(exc), plan_digest=self.options.plan_digest,
+            duration_ms=duration_ms,
+        )  # fmt: skip
 
     def marked(self, hook: _Recorder) -> EnvRun:
         """One revision at a time, each after a committed "in progress" row.
@@ -455,7 +517,7 @@ class _Write:
                         revision=info.revision, down_revisions=info.down_revisions,
                         direction=self.action, description=info.message, path=info.path,
                         checksum="", started=changelog.utcnow(), success=False,
-                        error=IN_PROGRESS, plan_digest=self.options.plan_digest,
+                        error=changelog.IN_PROGRESS, plan_digest=self.options.plan_digest,
                     ))  # fmt: skip
             run = run_env(
                 penv, _only(step), connection, on_step=hook, per_migration=True,
@@ -469,33 +531,12 @@ class _Write:
         return total
 
 
-def _is_revision(step: Any) -> bool:
-    """A step that runs a revision's code (not a stamp)."""
-    return isinstance(getattr(step, "revision", None), Script)
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, RunnerError):
+        return exc.message
+    from runner.db.connect import describe_db_error
 
-
-def _uses_autocommit(scripts: Iterable[Script]) -> bool:
-    """Whether any of ``scripts`` calls ``autocommit_block`` in its upgrade or downgrade.
-
-    Read from the compiled functions' names (no file access): catches the usual
-    ``op.get_context().autocommit_block()``, not a call hidden in a helper.
-    """
-    for script in scripts:
-        module = getattr(script, "module", None)
-        for name in ("upgrade", "downgrade"):
-            code = getattr(getattr(module, name, None), "__code__", None)
-            if code is not None and "autocommit_block" in code.co_names:
-                return True
-    return False
-
-
-def _say_autocommit(penv: ProjectEnv) -> None:
-    log.info(
-        "%s: a pending revision uses autocommit_block (CREATE INDEX CONCURRENTLY and"
-        " the like), which cannot run inside one transaction: committing after each"
-        " revision for this run",
-        penv.name,
-    )
+    return describe_db_error(exc)
 
 
 def _only(step: Any) -> StepsFn:
