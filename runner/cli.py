@@ -12,9 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,16 +27,19 @@ from runner import __version__, options
 from runner.errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     ConfigError,
     Refused,
     RunnerError,
+    Terminated,
 )
 from runner.options import output_format, write_options
 from runner.output import redact
 
 if TYPE_CHECKING:
     from runner.project.environment import ProjectEnv
+    from runner.project.repository import Project
     from runner.run.write import WriteOptions
 
 log = logging.getLogger("runner")
@@ -54,6 +59,20 @@ class Settings:
 
         project = repository.Project.at(self.root, name)
         return ProjectEnv.load(project, resolve.resolve(project, self.root, os.environ, url))
+
+    def each(self, url: str | None) -> Iterator[tuple[Project, ProjectEnv | RunnerError]]:
+        """Every project, loaded, or the error that stopped it from loading: for verbs
+        that report on all projects and must show the others when one is broken."""
+        from runner.project import repository, resolve
+        from runner.project.environment import ProjectEnv
+
+        for project in repository.discover(self.root):
+            try:
+                yield project, ProjectEnv.load(
+                    project, resolve.resolve(project, self.root, os.environ, url)
+                )
+            except RunnerError as exc:
+                yield project, exc
 
     def envs(self, name: str | None, all_: bool, url: str | None, verb: str) -> list[ProjectEnv]:
         """One project, or every project with ``--all``; exactly one of the two."""
@@ -104,11 +123,23 @@ pass_settings = click.make_pass_decorator(Settings)
 @output_format("text", "json")
 @pass_settings
 def list_(settings: Settings, fmt: str) -> None:
-    """List projects, their heads and database URLs (no database access)."""
+    """List projects, their heads and database URLs (no database access).
+
+    A project that cannot be read is listed with its problem, the others still are;
+    the exit code is then that of the first problem."""
     from runner import commands
 
-    envs = settings.envs(None, True, None, "list")
-    _emit("list", [commands.describe_project(e) for e in envs], fmt)
+    results, failures = [], []
+    for project, loaded in settings.each(None):
+        try:
+            if isinstance(loaded, RunnerError):
+                raise loaded
+            results.append(commands.describe_project(loaded))
+        except RunnerError as exc:
+            failures.append(exc)
+            results.append(commands.unlisted(project, exc.message))
+    _emit("list", results, fmt)
+    _raise_first("list", failures)
 
 
 @cli.command()
@@ -233,18 +264,32 @@ def status(settings: Settings, name: str | None, url: str | None, fmt: str) -> N
     from runner import commands
 
     if name:
-        _emit("status", [commands.status(settings.env(name, url))], fmt)
+        result = commands.status(settings.env(name, url))
+        _emit("status", [result], fmt)
+        if result.problem:  # what makes a write refuse makes status fail too
+            raise Refused(result.problem, project=name)
         return
     results, failures = [], []
-    for penv in settings.envs(None, True, url, "status"):
+    for project, loaded in settings.each(url):
         try:
-            results.append(commands.status(penv))
+            if isinstance(loaded, RunnerError):
+                raise loaded
+            results.append(commands.status(loaded))
         except RunnerError as exc:
             failures.append(exc)
-            results.append(commands.unreadable_status(penv, exc.message))
+            target = None if isinstance(loaded, RunnerError) else loaded.target
+            results.append(commands.unreadable_status(project.name, target, exc.message))
     _emit("status", results, fmt)
+    _raise_first("status", failures)
+    troubled = [r.project for r in results if r.problem]
+    if troubled:
+        raise Refused(f"status: a problem in {', '.join(troubled)}; see above")
+
+
+def _raise_first(verb: str, failures: Sequence[RunnerError]) -> None:
+    """After listing every project: fail with the first problem's exit code, if any."""
     if failures:
-        summary = RunnerError(f"status: {len(failures)} project(s) could not be read")
+        summary = RunnerError(f"{verb}: {len(failures)} project(s) could not be read")
         summary.exit_code = failures[0].exit_code
         raise summary
 
@@ -575,8 +620,23 @@ def _usage_error(exc: click.ClickException) -> str:
     return message
 
 
+def _terminate(_signum: int, _frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point: run the CLI and exit with a documented code."""
+    if threading.current_thread() is not threading.main_thread():
+        _main(argv)  # only the main thread may handle signals
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> None:
     _configure_logging()
     args = list(sys.argv[1:] if argv is None else argv)
     # Known before parsing (a usage error can happen before --debug is parsed): the
@@ -593,6 +653,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (click.Abort, KeyboardInterrupt):
         click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    except Terminated:
+        click.echo("terminated (SIGTERM): stopped and cleaned up", err=True)
+        sys.exit(EXIT_TERMINATED)
     except RunnerError as exc:
         if debug:
             click.echo(redact.scrub(traceback.format_exc()), err=True)

@@ -17,6 +17,7 @@ from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 
 from runner.db import locking
+from runner.db.target import Target
 from runner.errors import Refused, RevisionProblem
 from runner.output.results import (
     Direction,
@@ -30,6 +31,7 @@ from runner.output.results import (
     describe_revs,
 )
 from runner.project.environment import ProjectEnv
+from runner.project.repository import Project
 from runner.run import changelog, planfile, verify, write
 from runner.run.plan import pending_sql
 from runner.run.planfile import PlannedTarget
@@ -108,12 +110,20 @@ def status(penv: ProjectEnv) -> StatusResult:
     )
 
 
-def unreadable_status(penv: ProjectEnv, problem: str) -> StatusResult:
-    """A ``status`` row for a project whose database or history could not be read."""
+def unlisted(project: Project, problem: str) -> ProjectInfo:
+    """A ``list`` row for a project that could not be read (its URL or its revisions)."""
+    return ProjectInfo(
+        project=project.name, path=str(project.path), url="", url_source="", revisions=0,
+        heads=[], problem=problem,
+    )  # fmt: skip
+
+
+def unreadable_status(name: str, target: Target | None, problem: str) -> StatusResult:
+    """A ``status`` row for a project whose URL, database or history could not be read."""
     return StatusResult(
-        project=penv.name,
-        url=penv.target.display,
-        url_source=penv.target.source,
+        project=name,
+        url=target.display if target else "",
+        url_source=target.source if target else "",
         version_table=None,
         current=[],
         heads=[],
@@ -273,6 +283,13 @@ def repair(penv: ProjectEnv, options: WriteOptions = DEFAULT_OPTIONS) -> VerifyR
         log_ = changelog.project_log(penv, state.version_table_schema)
         log_.ensure(connection, state.current, acknowledging=True)
         before = _verify(penv, state.current, verify.view(log_, connection))
+        unknown = [p for p in before.problems if p.kind == "unknown-database-revision"]
+        if unknown:
+            raise Refused(
+                f"the database is at {unknown[0].revision}, which this repository does not"
+                f" contain; {verify.remedy(unknown[0], penv.name)}",
+                project=penv.name,
+            )
         recorded = verify.recorded_checksums(verify.view(log_, connection).entries)
         now = changelog.utcnow()
         for rev in verify.applied_in_repository(penv.script, state.current):

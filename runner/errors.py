@@ -20,7 +20,8 @@ Exit codes are part of the public interface (documented in the README):
       run on MySQL/MariaDB awaits ``repair``, or a saved plan went stale
 5     another run held the project's lock past ``--lock-timeout``
 70    internal error: a bug in the runner (please report it with ``--debug``)
-130   interrupted (Ctrl-C)
+130   interrupted (Ctrl-C, SIGINT)
+143   terminated (SIGTERM, what CI sends when a job is cancelled)
 ====  =====================================================================
 """
 
@@ -34,6 +35,13 @@ EXIT_REFUSED = 4
 EXIT_LOCKED = 5
 EXIT_INTERNAL = 70  # EX_SOFTWARE in sysexits.h
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a process it terminated
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived. A BaseException, like KeyboardInterrupt: no ``except Exception``
+    swallows it, and every ``finally`` on the way out still runs (locks are released,
+    throw-away databases dropped, transactions rolled back)."""
 
 
 class RunnerError(Exception):

@@ -10,6 +10,7 @@ cheap: ``runner --help`` imports it, and neither SQLAlchemy nor Alembic.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,12 +64,26 @@ JUNIT = Option(
     "Also write JUnit XML (one testsuite per project, one testcase per revision).",
     settings={"type": click.Path(dir_okay=False, path_type=Path), "default": None},
 )
+
+
+class Seconds(click.FloatRange):
+    """A number of seconds: 0 or more, finite (``nan`` and ``inf`` would wait forever)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return seconds
+
+
 LOCK_TIMEOUT = Option(
     ("--lock-timeout",),
     "How long to wait for another run's lock.",
     envvar="RUNNER_LOCK_TIMEOUT",
     settings={
-        "type": click.FloatRange(min=0),
+        "type": Seconds(min=0, max=7 * 24 * 3600),
         "default": DEFAULT_LOCK_TIMEOUT,
         "show_default": True,
         "metavar": "SECONDS",

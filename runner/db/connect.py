@@ -22,12 +22,12 @@ from typing import Any
 
 from sqlalchemy import event, pool
 from sqlalchemy.engine import Connection, Engine, create_engine
-from sqlalchemy.exc import DBAPIError, NoSuchModuleError
+from sqlalchemy.exc import DBAPIError, NoSuchModuleError, OperationalError
 
 from runner.db import DEFAULT_LOCK_TIMEOUT
 from runner.db.backends import DRIVER_PACKAGES
 from runner.db.target import Target
-from runner.errors import DatabaseUnreachable, DriverMissing
+from runner.errors import ConfigError, DatabaseUnreachable, DriverMissing, RunnerError
 from runner.output import redact
 
 APPLICATION_NAME = "docker-alembic"
@@ -106,6 +106,48 @@ def connect(project: str, target: Target, engine: Engine) -> Connection:
             f" {describe_db_error(exc)}",
             project=project,
         ) from exc
+
+
+def lost(exc: BaseException, connection: Connection | None = None) -> bool:
+    """Whether ``exc`` means the connection is gone (server restart, session killed)."""
+    if connection is not None and connection.invalidated:
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def classify(exc: DBAPIError, project: str, target: Target, doing: str, where: str) -> RunnerError:
+    """The one-line runner error for a driver error that escaped ``doing``.
+
+    ``where`` says where the database is, as well as the caller knows it. A lost
+    connection is exit 3; a database file the user may not write is exit 2 (a
+    setting to fix, not a server to wait for); anything else the database refused
+    is exit 2 naming the statement's first words.
+    """
+    reason = describe_db_error(exc)
+    if lost(exc):
+        return DatabaseUnreachable(
+            f"lost the connection to {target.display} while {doing}: {reason}; the database"
+            f" is at {where} (check: runner status {project})",
+            project=project,
+        )
+    if "readonly database" in reason or "read-only" in reason:
+        return ConfigError(
+            f"the database file {target.file_path or target.display} cannot be written by this"
+            f" user: {reason} (check the permissions of the file and of its folder, where"
+            f" SQLite keeps its journal); the database is at {where}",
+            project=project,
+        )
+    if isinstance(exc, OperationalError):
+        return DatabaseUnreachable(
+            f"the database failed while {doing}: {reason}; the database is at {where}",
+            project=project,
+        )
+    statement = " ".join((exc.statement or "").split()[:3])
+    return ConfigError(
+        f"the database refused {statement or 'a statement'} while {doing}: {reason}; the"
+        f" database is at {where}",
+        project=project,
+    )
 
 
 def describe_db_error(exc: BaseException) -> str:

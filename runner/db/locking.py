@@ -36,11 +36,11 @@ try:
 except ImportError:  # Windows: SQLite runs keep BEGIN IMMEDIATE only
     fcntl = None  # type: ignore[assignment]
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from runner.db.backends import LockKind, backend
-from runner.db.connect import begin_with
-from runner.errors import LockTimeout
+from runner.db.connect import begin_with, describe_db_error, lost
+from runner.errors import DatabaseUnreachable, LockTimeout
 
 log = logging.getLogger("runner")
 
@@ -62,8 +62,22 @@ def advisory_key(project: str) -> int:
 
 
 @contextmanager
+def _waiting(connection: Connection, project: str) -> Iterator[None]:
+    """Losing the connection while waiting for the lock: exit 3, one line, nothing changed."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if not lost(exc, connection):
+            raise
+        raise DatabaseUnreachable(
+            f"lost the connection while waiting for the migration lock:"
+            f" {describe_db_error(exc)}; nothing was changed",
+            project=project,
+        ) from exc
+
+
+@contextmanager
 def hold(connection: Connection, project: str, timeout: float) -> Iterator[None]:
-    """Hold the project's lock on ``connection`` for the duration of the block."""
     kind = backend(connection.dialect.name).lock
     if kind is LockKind.ADVISORY:
         with _advisory(connection, project, timeout):
@@ -80,7 +94,7 @@ def hold(connection: Connection, project: str, timeout: float) -> Iterator[None]
             ):
                 yield
         except OperationalError as exc:
-            if "database is locked" not in str(exc):
+            if not busy(exc):
                 raise
             raise LockTimeout(
                 f"could not take the SQLite write lock within {timeout:.0f}s; another"
@@ -94,6 +108,11 @@ def hold(connection: Connection, project: str, timeout: float) -> Iterator[None]
             connection.dialect.name,
         )
         yield
+
+
+def busy(exc: BaseException) -> bool:
+    """SQLite's write lock was not free within its busy timeout (our lock timeout)."""
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc)
 
 
 def _autocommit(connection: Connection, sql: str, **params: object) -> object:
@@ -113,13 +132,32 @@ def _timed_out(project: str, timeout: float, holder: str) -> LockTimeout:
 
 @contextmanager
 def _released_by(connection: Connection, unlock: str, **params: object) -> Iterator[None]:
-    """Run the block, then drop any unfinished transaction and release the lock."""
+    """Run the block, then drop any unfinished transaction and release the lock.
+
+    The lock belongs to the session: when the connection was lost, the lock went
+    with it, and nothing is sent (SQLAlchemy would quietly reconnect, and release
+    nothing on a new session). Cleanup never hides the error that ended the block.
+    """
     try:
         yield
-    finally:
+    except BaseException:
+        _release(connection, unlock, params, quiet=True)
+        raise
+    _release(connection, unlock, params, quiet=False)
+
+
+def _release(connection: Connection, unlock: str, params: dict[str, object], quiet: bool) -> None:
+    if connection.invalidated:
+        return
+    try:
         if connection.in_transaction():
             connection.rollback()
         _autocommit(connection, unlock, **params)
+    except DBAPIError as exc:
+        # The work is done (or already failed); the lock dies with the session anyway.
+        if not quiet:
+            log.warning("could not release the lock cleanly (%s); it ends with the session",
+                        describe_db_error(exc))  # fmt: skip
 
 
 @contextmanager
@@ -127,18 +165,19 @@ def _advisory(connection: Connection, project: str, timeout: float) -> Iterator[
     key = advisory_key(project)
     deadline = time.monotonic() + timeout
     announced = False
-    while not _autocommit(connection, "SELECT pg_try_advisory_lock(:k)", k=key):
-        if not announced:
-            log.info(
-                "%s: waiting up to %.0fs for the lock held by %s",
-                project,
-                timeout,
-                _advisory_holder(connection, key),
-            )
-            announced = True
-        if time.monotonic() >= deadline:
-            raise _timed_out(project, timeout, _advisory_holder(connection, key))
-        time.sleep(_POLL)
+    with _waiting(connection, project):
+        while not _autocommit(connection, "SELECT pg_try_advisory_lock(:k)", k=key):
+            if not announced:
+                log.info(
+                    "%s: waiting up to %.0fs for the lock held by %s",
+                    project,
+                    timeout,
+                    _advisory_holder(connection, key),
+                )
+                announced = True
+            if time.monotonic() >= deadline:
+                raise _timed_out(project, timeout, _advisory_holder(connection, key))
+            time.sleep(_POLL)
     with _released_by(connection, "SELECT pg_advisory_unlock(:k)", k=key):
         yield
 
@@ -149,6 +188,8 @@ def _advisory_holder(connection: Connection, key: int) -> str:
             "SELECT a.pid, a.application_name, a.usename, a.client_addr, a.backend_start"
             " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
             " WHERE l.locktype = 'advisory' AND l.granted"
+            # Advisory keys are per database: a holder elsewhere is not ours.
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             # A bigint key is stored as two unsigned 32-bit halves (objsubid = 1).
             " AND l.objsubid = 1"
             " AND l.classid::bigint = ((CAST(:k AS bigint) >> 32) & 4294967295)"
@@ -168,15 +209,17 @@ def _advisory_holder(connection: Connection, key: int) -> str:
 @contextmanager
 def _named(connection: Connection, project: str, timeout: float) -> Iterator[None]:
     name = lock_name(project, connection.engine.url.database)
-    if not _autocommit(connection, "SELECT GET_LOCK(:n, 0)", n=name):
-        log.info(
-            "%s: waiting up to %.0fs for the lock held by %s",
-            project,
-            timeout,
-            _named_holder(connection, name),
-        )
-        if not _autocommit(connection, "SELECT GET_LOCK(:n, :t)", n=name, t=int(max(timeout, 1))):
-            raise _timed_out(project, timeout, _named_holder(connection, name))
+    with _waiting(connection, project):
+        if not _autocommit(connection, "SELECT GET_LOCK(:n, 0)", n=name):
+            log.info(
+                "%s: waiting up to %.0fs for the lock held by %s",
+                project,
+                timeout,
+                _named_holder(connection, name),
+            )
+            wait = int(max(timeout, 1))
+            if not _autocommit(connection, "SELECT GET_LOCK(:n, :t)", n=name, t=wait):
+                raise _timed_out(project, timeout, _named_holder(connection, name))
     with _released_by(connection, "SELECT RELEASE_LOCK(:n)", n=name):
         yield
 
@@ -202,7 +245,8 @@ def _file_lock(database: str | None, project: str, timeout: float) -> Iterator[N
     if not database or database == ":memory:" or database.startswith("file:") or fcntl is None:
         yield  # nothing to lock beside (in-memory) or no flock (Windows): BEGIN IMMEDIATE only
         return
-    fd = os.open(database + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    # One lock per file, however it is named: a symlink to it shares its lock.
+    fd = os.open(os.path.realpath(database) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         deadline = time.monotonic() + timeout
         announced = False

@@ -28,9 +28,14 @@ def parse_url(
 
     The error never echoes the text: it may hold a password.
     """
+    if not raw.strip():
+        raise ConfigError(
+            f"the {what} from {source} is empty: set it to a URL ({URL_SHAPE}), or unset it",
+            project=project,
+        )
     try:
         url = make_url(raw.strip())
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
         raise ConfigError(
             f"the {what} from {source} is not a valid SQLAlchemy URL (expected {URL_SHAPE})",
             project=project,

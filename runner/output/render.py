@@ -81,6 +81,8 @@ def _log_line(entry: Any) -> str:
 
 
 def _project_text(result: ProjectInfo) -> str:
+    if result.problem:
+        return f"{result.project}: cannot be read\n  problem   {result.problem}"
     return (
         f"{result.project}: {result.revisions} revision(s), head {describe_revs(result.heads)}\n"
         f"  database  {result.url}  ({result.url_source})"

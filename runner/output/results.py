@@ -86,6 +86,7 @@ class ProjectInfo:
     url_source: str
     revisions: int
     heads: list[str]
+    problem: str | None = None  # why the project could not be read
 
 
 @dataclass(frozen=True)

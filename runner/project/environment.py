@@ -33,7 +33,7 @@ from runner.errors import ConfigError, RevisionFileError, RevisionProblem, Runne
 from runner.output import redact
 from runner.output.results import RevisionInfo
 from runner.project.checksums import revision_checksum
-from runner.project.repository import Project
+from runner.project.repository import Project, not_utf8
 from runner.project.revisions import down_revisions
 
 
@@ -61,11 +61,20 @@ class ProjectEnv:
         )
         try:
             config.file_config  # noqa: B018 - parse now, so a broken ini fails here
+            script_location = config.get_main_option("script_location")
         except configparser.Error as exc:
             raise ConfigError(
                 f"{project.ini_path} is not a valid ini file: {one_line(exc)}", project=project.name
             ) from exc
-        if not config.get_main_option("script_location"):
+        except UnicodeDecodeError as exc:
+            raise ConfigError(not_utf8(project.ini_path, exc), project=project.name) from exc
+        except CommandError as exc:  # Alembic's way of saying: no [alembic] section
+            raise ConfigError(
+                f"{project.ini_path} has no [alembic] section (it needs at least"
+                " script_location = %(here)s)",
+                project=project.name,
+            ) from exc
+        if not script_location:
             raise ConfigError(
                 f"{project.ini_path} has no script_location in its [alembic] section"
                 " (set script_location = %(here)s)",

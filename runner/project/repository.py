@@ -24,6 +24,14 @@ TEMPLATE_DIR = Path(__file__).parent.parent / "templates" / "project"
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
 
+def not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
+    """Why a file could not be read as UTF-8, and what to do."""
+    return (
+        f"{path} is not UTF-8 (byte 0x{exc.object[exc.start]:02x} at position {exc.start}):"
+        " save it as UTF-8"
+    )
+
+
 def validate_name(name: str) -> str:
     """Return ``name`` if it is a legal project name, else raise :class:`ConfigError`.
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from runner.db.target import Target, file_target, parse_url
 from runner.errors import ConfigError
 from runner.output import redact
-from runner.project.repository import Project, env_stem
+from runner.project.repository import Project, env_stem, not_utf8
 
 VAR_DIR = "var"
 
@@ -40,12 +40,20 @@ def resolve(
 ) -> Target:
     """Resolve ``project``'s database URL; see the module docstring for the order."""
     variable = url_variable(project)
-    if url_option:
+    # Set but empty is an error, never "unset": an empty CI variable must not quietly
+    # deploy to the embedded SQLite file.
+    if url_option is not None:
         return _target(url_option, "--url", project)
-    if environ.get(variable):
+    if variable in environ:
         return _target(environ[variable], variable, project)
     file_variable = f"{variable}_FILE"
-    if environ.get(file_variable):
+    if file_variable in environ:
+        if not environ[file_variable].strip():
+            raise ConfigError(
+                f"{file_variable} is set but empty: set it to the path of a file holding the"
+                " URL, or unset it",
+                project=project.name,
+            )
         path = Path(environ[file_variable])
         try:
             text = path.read_text(encoding="utf-8").strip()
@@ -114,6 +122,8 @@ def _ini_url(project: Project) -> str | None:
             f"{project.ini_path} is not a valid ini file: {_first_line(str(exc))}",
             project=project.name,
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(not_utf8(project.ini_path, exc), project=project.name) from exc
     if not parser.has_option("alembic", "sqlalchemy.url"):
         return None
     # The ini is interpolated by Alembic, so a literal % is written %%.

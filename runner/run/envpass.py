@@ -185,6 +185,10 @@ def _run(
             script.run_env()
     except RunnerError:
         raise
+    except SystemExit as exc:
+        # sys.exit() in a revision or env.py: without this the runner would exit with
+        # its code (0 for sys.exit()) in silence, having done nothing it could report.
+        raise _classify(penv, SystemExitCalled(exc.code), outcome) from exc
     except Exception as exc:
         if exc in prepare_errors:
             raise
@@ -194,6 +198,13 @@ def _run(
         # logger it does not name, ours included.
         logging.getLogger("runner").disabled = False
         progress.disabled = was_disabled
+
+
+class SystemExitCalled(Exception):
+    """``sys.exit()`` called inside env.py or a revision, as an error to classify."""
+
+    def __init__(self, code: object) -> None:
+        super().__init__(f"sys.exit({code!r}) was called; a revision must raise an error instead")
 
 
 def _observing_environment(

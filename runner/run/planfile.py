@@ -21,7 +21,7 @@ from runner.errors import ConfigError
 from runner.output.results import PlanResult
 
 KIND = "docker-alembic-plan"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the whole document is covered by document_digest
 
 
 def sql_digest(sql: str) -> str:
@@ -61,8 +61,17 @@ class PlannedTarget:
         )
 
 
+def _document_digest(document: dict[str, Any]) -> str:
+    """SHA-256 of the document without its own digest: removing, adding or changing any
+    target (or anything else) shows."""
+    body = {k: v for k, v in document.items() if k != "document_digest"}
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+
+
 def write(path: Path, targets: list[PlannedTarget], git_commit: str | None) -> None:
-    document = {
+    document: dict[str, Any] = {
         "kind": KIND,
         "format_version": FORMAT_VERSION,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -70,8 +79,12 @@ def write(path: Path, targets: list[PlannedTarget], git_commit: str | None) -> N
         "git_commit": git_commit,
         "targets": [{**asdict(t), "digest": t.digest} for t in targets],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    document["document_digest"] = _document_digest(document)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write plan file {path}: {exc.strerror}") from exc
 
 
 def read(path: Path) -> list[PlannedTarget]:
@@ -80,6 +93,8 @@ def read(path: Path) -> list[PlannedTarget]:
         document: Any = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read plan file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"plan file {path} is not UTF-8 text") from exc
     except json.JSONDecodeError as exc:
         raise ConfigError(f"plan file {path} is not JSON (line {exc.lineno})") from exc
     if not isinstance(document, dict) or document.get("kind") != KIND:
@@ -89,8 +104,18 @@ def read(path: Path) -> list[PlannedTarget]:
             f"plan file {path} has format {document.get('format_version')!r}; this runner"
             f" reads {FORMAT_VERSION}: make the plan again with this runner"
         )
+    if document.get("document_digest") != _document_digest(document):
+        raise ConfigError(
+            f"plan file {path} was edited after it was made (its digest does not match):"
+            " make the plan again"
+        )
+    raw_targets = document.get("targets")
+    if not isinstance(raw_targets, list) or not raw_targets:
+        raise ConfigError(f"plan file {path} holds no targets: make the plan again")
     targets = []
-    for raw in document.get("targets", []):
+    for raw in raw_targets:
+        if not isinstance(raw, dict):
+            raise ConfigError(f"plan file {path} has a malformed target: make the plan again")
         stored = raw.pop("digest", None)
         try:
             target = PlannedTarget(**raw)

@@ -7,9 +7,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from runner.db import DEFAULT_LOCK_TIMEOUT
-from runner.db.connect import connect, create_target_engine
+from runner.db.connect import classify, connect, create_target_engine
+from runner.db.locking import busy
 from runner.project.environment import ProjectEnv
 from runner.project.resolve import url_variable
 from runner.run.envpass import EnvRun, run_env
@@ -35,10 +37,18 @@ def open_connection(
         connection = connect(penv.name, penv.target, engine)
         try:
             yield connection
+        except DBAPIError as exc:
+            if busy(exc):
+                raise  # SQLite's write lock: the lock's own timeout (runner.db.locking)
+            # What no step classified: a read, or a write's bookkeeping, rolled back.
+            raise classify(exc, penv.name, penv.target, "talking to it", UNCHANGED) from exc
         finally:
             connection.close()
     finally:
         engine.dispose()
+
+
+UNCHANGED = "where it was before this command (nothing was committed)"
 
 
 def read_current(penv: ProjectEnv, connection: Connection) -> tuple[tuple[str, ...], str | None]:

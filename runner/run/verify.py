@@ -232,6 +232,17 @@ def _anchor(entries: Sequence[LogEntry], anchor: tuple[int, str]) -> list[Verify
     )]  # fmt: skip
 
 
+def remedy(problem: VerifyProblem, project: str) -> str:
+    """What a human does about ``problem`` once they have looked at the database."""
+    if problem.kind == "unknown-database-revision":
+        return (
+            "repair cannot fix that (the revision's file is not here): if it was removed on"
+            f" purpose, record where the database really is: runner stamp {project} REV"
+            " --purge"
+        )
+    return f"after review: runner repair {project}"
+
+
 def entry_path(path: str) -> str:
     """``versions/<file>`` from an absolute revision path, for messages and rows."""
     parts = path.replace("\\", "/").split("/")

@@ -46,7 +46,7 @@ from sqlalchemy.exc import DBAPIError
 
 from runner.db import DEFAULT_LOCK_TIMEOUT, locking
 from runner.db.backends import Backend, LockKind, backend
-from runner.db.connect import begin_plainly
+from runner.db.connect import begin_plainly, classify
 from runner.errors import DatabaseUnreachable, MigrationFailed, Refused, RunnerError
 from runner.output.results import Direction, MigrateResult, VerifyResult, describe_revs
 from runner.project.environment import ProjectEnv
@@ -54,7 +54,7 @@ from runner.project.revisions import calls_autocommit_block
 from runner.run import changelog, provenance, verify
 from runner.run.changelog import ChangeLog, LogEntry
 from runner.run.envpass import EnvRun, PrepareHook, StepsFn, run_env
-from runner.run.session import open_connection, read_env
+from runner.run.session import UNCHANGED, open_connection, read_env
 
 log = logging.getLogger("runner")
 
@@ -207,7 +207,7 @@ def safety_checks(
         where = f" {first.revision}" if first.revision else ""
         raise Refused(
             f"verify failed:{where} {first.message}{more}; see: runner verify {penv.name};"
-            f" after review: runner repair {penv.name}",
+            f" {verify.remedy(first, penv.name)}",
             project=penv.name,
         )
     return result
@@ -234,7 +234,13 @@ def run_write(
         locking.hold(connection, penv.name, options.lock_timeout),
     ):
         write = _Write(penv, connection, action, steps_fn, options, check, precheck, context_kw)
-        before, run = write.run(write.mode())
+        try:
+            before, run = write.run(write.mode())
+        except DBAPIError as exc:  # bookkeeping or a commit, outside any step
+            if locking.busy(exc):
+                raise  # SQLite's write lock: the lock's own timeout, reported by locking.hold
+            where = write.where()
+            raise classify(exc, penv.name, penv.target, f"running {action}", where) from exc
     after = run.heads_after if run.heads_after is not None else before
     return MigrateResult(
         project=penv.name,
@@ -264,6 +270,9 @@ class _Write:
     context_kw: dict[str, Any]
     _planned: dict[tuple[str, ...], Sequence[Any]] = field(default_factory=dict)
     before: tuple[str, ...] = ()  # where the database was when the migration began
+    started: bool = False  # ``before`` is known
+    per_step_commits: bool = False  # each step commits (PER_REVISION, MARKED)
+    hook: _Recorder | None = None
     needs_autocommit: bool = False  # a step to run calls autocommit_block
 
     def mode(self) -> WriteMode:
@@ -320,10 +329,12 @@ class _Write:
         """
         hook = _Recorder(self.penv, None, self.options, self.connection, buffered=True)
 
+        self.hook = hook
+
         def prepare(seen: EnvRun, context: MigrationContext) -> None:
             if context.connection is not self.connection:
                 raise _OwnConnection
-            self.before = seen.current
+            self.before, self.started = seen.current, True
             hook.log = self.checks(seen)
 
         self.connection.begin()
@@ -351,6 +362,8 @@ class _Write:
         except BaseException:
             transaction.rollback()
             raise
+        self.before, self.started = before.current, True
+        self.per_step_commits = mode in {WriteMode.PER_REVISION, WriteMode.MARKED}
         self.say_what_holds(before)
         shared = mode is WriteMode.SHARED_TRANSACTION and before.used_our_connection
         if not shared:
@@ -359,13 +372,12 @@ class _Write:
                 # Our BEGIN IMMEDIATE would lock a stock env.py's own connection out;
                 # the runners' lock file (runner.db.locking) still keeps them apart.
                 begin_plainly(connection)
-        hook = _Recorder(self.penv, log_, self.options, connection, buffered=shared)
+        hook = self.hook = _Recorder(self.penv, log_, self.options, connection, buffered=shared)
         migrate_in = {
             WriteMode.SHARED_TRANSACTION: self.in_one_transaction,
             WriteMode.PER_REVISION: self.per_revision,
             WriteMode.MARKED: self.marked,
         }[mode]
-        self.before = before.current
         return before.current, self.migrate(migrate_in, hook, mode)
 
     def say_what_holds(self, before: EnvRun) -> None:
@@ -465,6 +477,13 @@ class _Write:
         return MigrationFailed(
             f"{exc.message}; database is at {describe_revs(current)}", project=exc.project
         )
+
+    def where(self) -> str:
+        """Where the database is after an error outside a step: the last revision a
+        committed step recorded, else where the run began (its work rolled back)."""
+        if self.per_step_commits and self.hook is not None and self.hook.heads is not None:
+            return describe_revs(self.hook.heads)
+        return describe_revs(self.before) if self.started else UNCHANGED
 
     def where_if_lost(self, hook: _Recorder, mode: WriteMode) -> str:
         """Where the database is when it can no longer be asked: a single transaction
