@@ -42,7 +42,7 @@ def new_revision(
     try:
         script = script_dir.generate_revision(
             rev_id(),
-            message,
+            docstring_text(message),
             head=head,
             branch_labels=branch_label,
             depends_on=depends_on,
@@ -75,10 +75,11 @@ def new_revision(
             body = "-- write the statements here\n"
             sql_path.write_text(
                 _SQL_HEADER.format(
-                    direction=direction, rev=script.revision, message=message, body=body
+                    direction=direction, rev=script.revision, message=_one_line(message),
+                    body=body,
                 ),
                 encoding="utf-8",
-            )
+            )  # fmt: skip
             files.append(sql_path)
     return CreatedFiles(project=penv.name, files=_shown(penv, files), revision=script.revision)
 
@@ -96,7 +97,7 @@ def merge_heads(penv: ProjectEnv, message: str | None = None) -> CreatedFiles:
         )
     try:
         script = penv.script.generate_revision(
-            rev_id(), message or f"merge {', '.join(heads)}", head=heads
+            rev_id(), docstring_text(message or f"merge {', '.join(heads)}"), head=heads
         )
     except (RevisionError, CommandError) as exc:
         raise RevisionProblem(
@@ -109,6 +110,32 @@ def merge_heads(penv: ProjectEnv, message: str | None = None) -> CreatedFiles:
     return CreatedFiles(
         project=penv.name, files=_shown(penv, [Path(script.path)]), revision=script.revision
     )
+
+
+def docstring_text(message: str) -> str:
+    """``message`` written so that, pasted between the template's triple quotes, the
+    docstring reads back exactly as ``message``.
+
+    Templates put the message in the revision's docstring as it is: a backslash
+    (``C:\\new``), an escape (``\\x41``), a quote (ending the docstring early, code
+    after it), a control character or a stray surrogate would change or break
+    the file. Each is escaped; everything else is kept.
+    """
+    out = []
+    for char in message:
+        if char in {"\\", '"'}:
+            out.append("\\" + char)
+        elif char in "\n\t":
+            out.append(char)
+        elif ord(char) < 32 or ord(char) == 127 or 0xD800 <= ord(char) <= 0xDFFF:
+            out.append(f"\\x{ord(char):02x}" if ord(char) < 256 else f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _shown(penv: ProjectEnv, files: list[Path]) -> list[str]:

@@ -68,8 +68,9 @@ class Settings:
 
         for project in repository.discover(self.root):
             try:
-                yield project, ProjectEnv.load(
-                    project, resolve.resolve(project, self.root, os.environ, url)
+                yield (
+                    project,
+                    ProjectEnv.load(project, resolve.resolve(project, self.root, os.environ, url)),
                 )
             except RunnerError as exc:
                 yield project, exc
@@ -82,9 +83,11 @@ class Settings:
         if name and all_:
             raise ConfigError(f"{verb}: give a project name or --all, not both")
         if all_:
+            found = repository.discover(self.root)
+            for project in found:
+                repository.check_no_twin(project, found)
             return [
-                ProjectEnv.load(p, resolve.resolve(p, self.root, os.environ, url))
-                for p in repository.discover(self.root)
+                ProjectEnv.load(p, resolve.resolve(p, self.root, os.environ, url)) for p in found
             ]
         if not name:
             raise ConfigError(f"{verb}: missing project name (or --all)")

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from runner.run import changelog
 from tests.conftest import Runner, failing_revision, load_scenario
 from tests.databases import Database, ServerPool
+from tests.reliability.catalogue import case
 
 HEAD = "s3"
 
@@ -83,6 +84,14 @@ def test_every_step_is_logged_with_provenance(run: Runner, slow: Database) -> No
     assert "s3" in run.ok("log", "slowpoke").out
 
 
+@case(
+    "concurrency",
+    "8 runs of one project started at once",
+    exit_code="0 for all 8",
+    message="7 say nothing to do",
+    database="head; each revision applied once",
+    log="one success row per revision",
+)
 def test_concurrent_upgrades_apply_each_revision_once(run: Runner, slow: Database) -> None:
     env = {**os.environ, **run.env, "RUNNER_ROOT": str(run.root), "SLOWPOKE_SECONDS": "0.5"}
     procs = [
@@ -103,6 +112,14 @@ def test_concurrent_upgrades_apply_each_revision_once(run: Runner, slow: Databas
     assert slow.scalar_rows("SELECT id FROM second") == [(1,)]
 
 
+@case(
+    "faults",
+    "kill -9 in the middle of a revision",
+    exit_code="-9 (killed)",
+    message="-",
+    database="base (rolled back); MySQL/MariaDB: s1",
+    log="consistent; MySQL/MariaDB: writes wait for repair",
+)
 def test_kill_minus_nine_releases_the_lock(run: Runner, slow: Database) -> None:
     env = {**os.environ, **run.env, "RUNNER_ROOT": str(run.root), "SLOWPOKE_SECONDS": "60"}
     with subprocess.Popen(
@@ -138,6 +155,17 @@ def test_kill_minus_nine_releases_the_lock(run: Runner, slow: Database) -> None:
 
 
 @pytest.mark.parametrize("edited", ["py", "sql"])
+@case(
+    "log",
+    "an applied revision (.py or .sql) edited afterwards",
+    exit_code="4",
+    message=(
+        "<project>: verify failed: s2 changed since it was applied ...; after review: runner "
+        "repair <project>"
+    ),
+    database="untouched until repair",
+    log="a repair row once a human accepted it",
+)
 def test_edited_revision_blocks_upgrade_until_repair(
     run: Runner, root: Path, db: Database, edited: str
 ) -> None:
@@ -186,6 +214,14 @@ def _rows(db: Database, project: str) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in result]
 
 
+@case(
+    "log",
+    "a change-log row edited by hand",
+    exit_code="4",
+    message="change-log row N does not match the hash chain (edited or deleted rows)",
+    database="untouched",
+    log="reported until repair acknowledges it",
+)
 def test_tampered_log_is_detected(run: Runner, slow: Database) -> None:
     run.ok("upgrade", "slowpoke")
     with slow.connect() as connection:
@@ -203,6 +239,14 @@ def test_tampered_log_is_detected(run: Runner, slow: Database) -> None:
 FAILING = failing_revision("s4", "s3")
 
 
+@case(
+    "history",
+    "a revision that fails halfway",
+    exit_code="1",
+    message="<project>: failed in upgrade s3 -> s4 ...; database is at s3",
+    database="s3 (rolled back); MySQL/MariaDB: s3 plus the DDL that committed",
+    log="a failure row; MySQL/MariaDB: writes wait for repair",
+)
 def test_failure_is_logged_and_mysql_waits_for_repair(
     run: Runner, root: Path, slow: Database
 ) -> None:
@@ -235,6 +279,17 @@ def test_failure_is_logged_and_mysql_waits_for_repair(
         assert again.code == 1
 
 
+@case(
+    "concurrency",
+    "the lock held past --lock-timeout",
+    exit_code="5",
+    message=(
+        "could not take the migration lock within 1s; held by pid ... (raise --lock-timeout or "
+        "wait)"
+    ),
+    database="untouched",
+    log="untouched",
+)
 def test_lock_timeout_names_the_holder(run: Runner, slow: Database) -> None:
     from runner.db import locking
 

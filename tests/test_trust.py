@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from runner.run import changelog
 from tests.conftest import Runner, failing_revision, load_scenario
 from tests.databases import Database
+from tests.reliability.catalogue import case
 
 HEAD = "s3"
 TABLE = changelog.table_name("slowpoke")
@@ -94,6 +95,14 @@ def _kill_during_s2(run: Runner) -> None:
         proc.wait(timeout=30)
 
 
+@case(
+    "log",
+    "verify after a killed run",
+    exit_code="4 on MySQL/MariaDB, else 0",
+    message="the last run stopped during upgrade s2 ...; runner repair <project>",
+    database="base; MySQL/MariaDB: s1",
+    log="verify and upgrade report the same interrupted run",
+)
 def test_verify_agrees_with_the_refusal_after_an_interrupted_run(
     run: Runner, slow: Database
 ) -> None:
@@ -135,6 +144,17 @@ def _terminate_runner_sessions(db: Database) -> int:
 
 
 @pytest.mark.parametrize("db", ["postgresql", "mysql"], indirect=True)
+@case(
+    "faults",
+    "the running upgrade's database session is killed while another run waits",
+    exit_code="3",
+    message=(
+        "...; the connection was lost and the project's lock with it, so the failure is not in the "
+        "change log; the database is at base"
+    ),
+    database="base; the other run then applies everything (MySQL: waits for repair)",
+    log="consistent: no row written without the lock, no false tamper alarm",
+)
 def test_a_run_whose_connection_was_killed_writes_nothing_without_the_lock(
     run: Runner, slow: Database
 ) -> None:
@@ -173,6 +193,14 @@ def test_a_run_whose_connection_was_killed_writes_nothing_without_the_lock(
 # --- 3. tampering shows ----------------------------------------------------------------------
 
 
+@case(
+    "log",
+    "an old row changed after a repair acknowledged the log",
+    exit_code="4",
+    message="change-log rows before the repair of ... were changed after it",
+    database="untouched",
+    log="reported",
+)
 def test_a_row_changed_after_a_repair_is_seen(run: Runner, slow: Database) -> None:
     run.ok("upgrade", "slowpoke")
     execute(slow, f"UPDATE {TABLE} SET description = 'x' WHERE revision = 's1'")
@@ -185,6 +213,16 @@ def test_a_row_changed_after_a_repair_is_seen(run: Runner, slow: Database) -> No
     assert "log-tampered" in kinds
 
 
+@case(
+    "log",
+    "the newest change-log rows deleted (hiding an edit)",
+    exit_code="4",
+    message=(
+        "verify failed: s3 applied after the change log began, but the log has no row for it ..."
+    ),
+    database="untouched: the edited downgrade() does not run",
+    log="unlogged until repair",
+)
 def test_deleting_the_newest_rows_refuses_instead_of_warning(
     run: Runner, root: Path, slow: Database
 ) -> None:
@@ -200,6 +238,14 @@ def test_deleting_the_newest_rows_refuses_instead_of_warning(
     assert refused.code == 4, refused.output
 
 
+@case(
+    "log",
+    "the change log emptied (DELETE or TRUNCATE)",
+    exit_code="4",
+    message="the change log ... is empty but the database is at s2: its rows were deleted ...",
+    database="untouched until repair",
+    log="repair starts it over",
+)
 def test_an_emptied_log_refuses_every_write(run: Runner, slow: Database) -> None:
     run.ok("upgrade", "slowpoke", "s2")
     execute(slow, f"DELETE FROM {TABLE}")
@@ -214,6 +260,14 @@ def test_an_emptied_log_refuses_every_write(run: Runner, slow: Database) -> None
     assert verify_kinds(run)[0] == 0
 
 
+@case(
+    "log",
+    "a row forged with a recomputed hash, when the log is keyed",
+    exit_code="4",
+    message="change-log row N is not keyed although earlier rows are (forged)",
+    database="untouched",
+    log="reported",
+)
 def test_a_key_catches_a_forged_row(run: Runner, slow: Database, tmp_path: Path) -> None:
     key_file = tmp_path / "log.key"
     key_file.write_text("k3y-only-the-pipeline-has\n")
@@ -241,6 +295,14 @@ def test_a_key_catches_a_forged_row(run: Runner, slow: Database, tmp_path: Path)
     assert "log-forged" in kinds
 
 
+@case(
+    "log",
+    "writing to a keyed log without the key",
+    exit_code="2",
+    message="the change log ... is keyed (HMAC): set SLOWPOKE_LOG_KEY ...",
+    database="untouched",
+    log="untouched",
+)
 def test_a_keyed_log_takes_no_unkeyed_rows(run: Runner, slow: Database) -> None:
     run.env["SLOWPOKE_LOG_KEY"] = "k3y-only-the-pipeline-has"
     run.ok("upgrade", "slowpoke", "s2")
@@ -254,6 +316,14 @@ def test_a_keyed_log_takes_no_unkeyed_rows(run: Runner, slow: Database) -> None:
     assert [r["revision"] for r in rows(slow)][-1] == "s2"
 
 
+@case(
+    "log",
+    "the change-log table dropped, with an anchor kept outside",
+    exit_code="4",
+    message="change-log row N, kept outside the database as ..., is gone ...",
+    database="untouched",
+    log="reported against the anchor",
+)
 def test_an_anchor_kept_outside_catches_a_dropped_log(run: Runner, slow: Database) -> None:
     run.ok("upgrade", "slowpoke")
     anchor = run.ok("log", "slowpoke", "--head").out.strip()
@@ -496,6 +566,14 @@ DISTINCT = "Qu3ry-Param-Pw"
 
 
 @pytest.mark.mysql
+@case(
+    "secrets",
+    "a password given as ?password= in the URL",
+    exit_code="0 (3 when wrong)",
+    message="URLs shown as ...?password=***",
+    database="head",
+    log="no password in any row, output or plan file",
+)
 def test_a_password_in_the_query_string_is_never_shown(
     run: Runner, root: Path, servers: Any, tmp_path: Path
 ) -> None:
@@ -557,6 +635,14 @@ def test_a_url_typed_in_the_wrong_place_is_echoed_without_its_password(
 
 
 @pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+@case(
+    "secrets",
+    "a password that is a common word ('postgres')",
+    exit_code="0",
+    message="postgresql+psycopg://postgres:***@... (the word stays readable elsewhere)",
+    database="head",
+    log="-",
+)
 def test_a_common_word_password_is_hidden_as_a_credential_only(
     run: Runner, root: Path, db: Database
 ) -> None:

@@ -115,6 +115,12 @@ def lost(exc: BaseException, connection: Connection | None = None) -> bool:
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
+def read_only(exc: BaseException) -> bool:
+    """The database (a file, or a read-only server) refused to be written at all."""
+    text = str(getattr(exc, "orig", exc)).lower()
+    return "readonly database" in text or "read-only" in text
+
+
 def classify(exc: DBAPIError, project: str, target: Target, doing: str, where: str) -> RunnerError:
     """The one-line runner error for a driver error that escaped ``doing``.
 
@@ -130,7 +136,7 @@ def classify(exc: DBAPIError, project: str, target: Target, doing: str, where: s
             f" is at {where} (check: runner status {project})",
             project=project,
         )
-    if "readonly database" in reason or "read-only" in reason:
+    if read_only(exc):
         return ConfigError(
             f"the database file {target.file_path or target.display} cannot be written by this"
             f" user: {reason} (check the permissions of the file and of its folder, where"

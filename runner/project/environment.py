@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import logging
 import os
 import traceback
 import warnings
@@ -24,7 +25,7 @@ from typing import Any
 from alembic.config import Config as AlembicConfig
 from alembic.script import Script, ScriptDirectory
 from alembic.script.revision import RevisionError
-from alembic.util import CommandError
+from alembic.util import CommandError, coerce_resource_to_filename
 
 from runner import contract
 from runner.db.connect import describe_db_error
@@ -80,6 +81,7 @@ class ProjectEnv:
                 " (set script_location = %(here)s)",
                 project=project.name,
             )
+        _inside_the_repository(project, config)
         # The ini is %-interpolated: a literal % in a password must be doubled.
         config.set_main_option("sqlalchemy.url", target.secret_url.replace("%", "%%"))
         return cls(project, target, config)
@@ -218,6 +220,45 @@ class ProjectEnv:
                 f" {describe(exc)}",
                 project=self.name,
             ) from exc
+
+
+ALLOW_OUTSIDE_KEY = "runner_allow_outside_repository"
+
+
+def _inside_the_repository(project: Project, config: AlembicConfig) -> None:
+    """Refuse to run code from outside the repository: it is not what was reviewed, and
+    the commit recorded in the change log does not cover it.
+
+    The project folder (a symlink may point elsewhere), ``script_location`` and
+    ``version_locations`` must resolve inside the repository, unless the project's
+    ``[alembic]`` section says ``runner_allow_outside_repository = true``; then the
+    runner says so on every run, and the change log records such revisions'
+    absolute paths.
+    """
+    root = project.root.resolve()
+    places = {"the project folder": project.path}
+    script_location = config.get_main_option("script_location") or ""
+    places["script_location"] = Path(coerce_resource_to_filename(script_location))
+    for location in config.get_version_locations_list() or []:
+        places[f"version_locations ({location})"] = Path(coerce_resource_to_filename(location))
+    outside = {what: path.resolve() for what, path in places.items()}
+    outside = {what: path for what, path in outside.items() if not path.is_relative_to(root)}
+    if not outside:
+        return
+    what, path = next(iter(outside.items()))
+    allowed = (config.get_main_option(ALLOW_OUTSIDE_KEY) or "").strip().lower()
+    if allowed in {"true", "1", "yes", "on"}:
+        logging.getLogger("runner").warning(
+            "%s: %s is %s, outside the repository %s (allowed by %s)",
+            project.name, what, path, root, ALLOW_OUTSIDE_KEY,
+        )  # fmt: skip
+        return
+    raise ConfigError(
+        f"{what} is {path}, outside the repository {root}: code from there is not what was"
+        f" reviewed; move it into the repository, or set {ALLOW_OUTSIDE_KEY} = true in the"
+        " [alembic] section of alembic.ini",
+        project=project.name,
+    )
 
 
 def _history_warning(caught: list[warnings.WarningMessage]) -> str | None:

@@ -21,7 +21,10 @@ TEMPLATE_DIR = Path(__file__).parent.parent / "templates" / "project"
 
 # Lowercase letters, digits, "_" and "-": safe as a folder name, an environment
 # variable stem and a table-name suffix, and it cannot climb out of projects/.
-_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+# At most 43 characters: the longest whose version table's primary-key name,
+# alembic_version_<name>_pkc, still fits PostgreSQL's 63 (MySQL allows 64).
+MAX_NAME = 43
+_NAME_RE = re.compile(rf"[a-z0-9][a-z0-9_-]{{0,{MAX_NAME - 1}}}")
 
 
 def not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
@@ -45,9 +48,14 @@ def validate_name(name: str) -> str:
     if not _NAME_RE.fullmatch(name):
         raise ConfigError(
             f"invalid project name {name!r}: use lowercase letters, digits, '_' and '-'"
-            " (at most 63, starting with a letter or digit)"
+            f" (at most {MAX_NAME}, starting with a letter or digit)"
         )
     return name
+
+
+def stem(name: str) -> str:
+    """What two names must not share: ``a-b`` and ``a_b`` get the same tables and variables."""
+    return name.replace("-", "_")
 
 
 def env_stem(name: str) -> str:
@@ -98,6 +106,7 @@ class Project:
             )
         if not project.ini_path.is_file():
             raise ProjectNotFound(_not_found_message(root, name))
+        check_no_twin(project, discover(root))
         return project
 
 
@@ -125,6 +134,20 @@ def discover(root: Path) -> list[Project]:
     return found
 
 
+def check_no_twin(project: Project, others: list[Project]) -> None:
+    """Refuse a project whose tables and variables another project of ``others`` uses."""
+    twins = [
+        p.name for p in others if p.name != project.name and stem(p.name) == stem(project.name)
+    ]
+    if twins:
+        raise ConfigError(
+            f"projects {project.name!r} and {twins[0]!r} would share their version and"
+            f" change-log tables and their {env_stem(project.name)}_DATABASE_URL variable:"
+            " rename one of them",
+            project=project.name,
+        )
+
+
 def _not_found_message(root: Path, name: str) -> str:
     names = [p.name for p in discover(root)]
     message = f"unknown project {name!r}"
@@ -149,6 +172,12 @@ def create(root: Path, name: str) -> Project:
     target = projects_dir(root) / name
     if target.exists():
         raise ConfigError(f"project {name!r} already exists at {target}")
+    twins = [p.name for p in discover(root) if stem(p.name) == stem(name)]
+    if twins:
+        raise ConfigError(
+            f"project {name!r} would share its tables and {env_stem(name)}_DATABASE_URL with"
+            f" project {twins[0]!r}: choose another name"
+        )
     write_template(target, name)
     return Project(name, target)
 

@@ -89,6 +89,10 @@ def make_table(project: str, schema: str | None) -> sa.Table:
         sa.Column("success", sa.Boolean, nullable=False),
         sa.Column("error", sa.String(ERROR_LIMIT), nullable=False),
         sa.Column("row_hash", sa.String(64), nullable=False),
+        # Whatever the database's default character set (latin1 is common on MariaDB),
+        # any message or name must fit. Other dialects ignore mysql_* options.
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
     )
 
 
@@ -304,7 +308,18 @@ class ChangeLog:
             values = {k: v for k, v in vars(entry).items() if k not in {"id", "row_hash", "state"}}
             values["row_hash"] = self._last_hash = seal(entry, self._last_hash, self.key)
             rows.append(values)
-        connection.execute(self.table.insert(), rows)
+        try:
+            connection.execute(self.table.insert(), rows)
+        except DBAPIError as exc:
+            if "incorrect string value" not in str(exc.orig).lower():
+                raise
+            # A table made before it was created utf8mb4, on a latin1 database.
+            raise ConfigError(
+                f"the change-log table {self.table.fullname} cannot store this text (its"
+                " character set is not utf8mb4); convert it once: ALTER TABLE"
+                f" {self.table.fullname} CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+                project=self.project,
+            ) from exc
 
     def forget(self) -> None:
         """Drop what we know of the table: a rollback may have undone our rows or the table."""

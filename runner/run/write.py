@@ -46,7 +46,7 @@ from sqlalchemy.exc import DBAPIError
 
 from runner.db import DEFAULT_LOCK_TIMEOUT, locking
 from runner.db.backends import Backend, LockKind, backend
-from runner.db.connect import begin_plainly, classify
+from runner.db.connect import begin_plainly, classify, read_only
 from runner.errors import DatabaseUnreachable, MigrationFailed, Refused, RunnerError
 from runner.output.results import Direction, MigrateResult, VerifyResult, describe_revs
 from runner.project.environment import ProjectEnv
@@ -450,6 +450,11 @@ class _Write:
         """
         connection = self.connection
         where_before = self.where_if_lost(hook, mode)
+        cause = exc.__cause__
+        if isinstance(cause, DBAPIError) and read_only(cause):  # nothing can be written
+            return classify(
+                cause, self.penv.name, self.penv.target, f"running {self.action}", where_before
+            )
         if connection.invalidated:
             return DatabaseUnreachable(
                 f"{exc.message}; the connection was lost and the project's lock with it, so"
