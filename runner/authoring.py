@@ -34,8 +34,12 @@ def new_revision(
     head: str = "head",
     branch_label: str | None = None,
     depends_on: str | None = None,
+    splice: bool = False,
 ) -> CreatedFiles:
-    """``revision``: a new revision on top of ``head``; with ``sql``, paired .sql files too."""
+    """``revision``: a new revision on top of ``head``; with ``sql``, paired .sql files too.
+
+    ``splice`` starts a branch from a revision that is not a head (Alembic refuses
+    that by default, as a guard against building on a stale revision by mistake)."""
     if not message.strip():
         raise ConfigError("a revision needs a message (-m)", project=penv.name)
     script_dir = penv.script
@@ -46,6 +50,7 @@ def new_revision(
             head=head,
             branch_labels=branch_label,
             depends_on=depends_on,
+            splice=splice,
             sql_files=sql,
         )
     except (RevisionError, CommandError) as exc:
@@ -54,6 +59,11 @@ def new_revision(
             detail = (
                 f"{len(penv.heads())} heads ({', '.join(penv.heads())}); pass --head with one"
                 f" of them, or merge them first (runner merge {penv.name})"
+            )
+        elif "is not a head revision" in detail:
+            detail = (
+                f"{head} is not a head; to start a branch from it, add --splice (and usually"
+                f" --branch-label NAME); to build on the newest revision, leave --head out"
             )
         raise RevisionProblem(f"cannot create a revision: {detail}", project=penv.name) from exc
     finally:

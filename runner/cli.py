@@ -162,6 +162,9 @@ def new(settings: Settings, name: str) -> None:
 @click.option("--head", default="head", show_default=True, help="Revision to build on.")
 @click.option("--branch-label", default=None, help="Start a named branch.")
 @click.option("--depends-on", default=None, help="Revision this one depends on.")
+@click.option(
+    "--splice", is_flag=True, help="Allow --head to be a revision that is not a head (a branch)."
+)
 @pass_settings
 def revision(
     settings: Settings,
@@ -171,6 +174,7 @@ def revision(
     head: str,
     branch_label: str | None,
     depends_on: str | None,
+    splice: bool,
 ) -> None:
     """Create a new revision file in projects/NAME/versions."""
     from runner import authoring
@@ -182,6 +186,7 @@ def revision(
         head=head,
         branch_label=branch_label,
         depends_on=depends_on,
+        splice=splice,
     )
     _emit("revision", [result], "text")
 
@@ -536,8 +541,6 @@ def test_(
     # "sqlite://" only stands in for the project's own URL, which a test never uses
     # (and must not fail on): each project is re-pointed at its throw-away database.
     envs = settings.envs(name, all_, "sqlite://", "test")
-    # One line per revision replaces Alembic's "Running upgrade ..." chatter (3 per revision).
-    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     results = walk.run_tests(envs, backend, server_url)
     if junit_file is not None:
         junit.write(junit_file, "runner test", walk.junit_suites(results))
@@ -603,15 +606,13 @@ def _configure_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter("%(message)s"))
     handler.addFilter(redact.ScrubFilter())
-    for name, level in (("runner", logging.INFO), ("alembic.runtime.migration", logging.INFO)):
+    # The runner says what each step did when it is done (runner.run.write); Alembic's
+    # own progress ("Running upgrade ...", the DDL mode) would say it a second time.
+    for name, level in (("runner", logging.INFO), ("alembic.runtime.migration", logging.WARNING)):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(level)
         logger.propagate = False
-    # Alembic announces the dialect and DDL mode on every run; keep only "Running ...".
-    logging.getLogger("alembic.runtime.migration").addFilter(
-        lambda record: record.getMessage().startswith("Running ")
-    )
 
 
 def _usage_error(exc: click.ClickException) -> str:

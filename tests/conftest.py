@@ -17,6 +17,9 @@ from runner.project import repository as projects
 from tests.databases import Database, ServerPool
 
 SCENARIOS = Path(__file__).parent / "scenarios"
+# What a run of the 'slow' scenario prints when s1 is done: s2, the slow revision,
+# starts right after it (the runner prints a step's line when the step is done).
+IN_S2 = "upgrade base -> s1,"
 REPO = Path(__file__).parent.parent
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from runner.run import changelog
-from tests.conftest import Runner, failing_revision, load_scenario
+from tests.conftest import IN_S2, Runner, failing_revision, load_scenario
 from tests.databases import Database, ServerPool
 from tests.reliability.catalogue import case
 
@@ -132,7 +132,7 @@ def test_kill_minus_nine_releases_the_lock(run: Runner, slow: Database) -> None:
         assert proc.stderr is not None
         deadline = time.monotonic() + 60
         for line in proc.stderr:  # wait until the slow revision is running (lock held)
-            if "slow step" in line or time.monotonic() > deadline:
+            if IN_S2 in line or time.monotonic() > deadline:
                 break
         time.sleep(0.5)
         proc.send_signal(signal.SIGKILL)
@@ -328,7 +328,7 @@ def test_sqlite_lock_timeout_names_the_runner_holding_it(
             try:
                 assert holder.stderr is not None
                 for line in holder.stderr:  # the slow revision is running: the lock is held
-                    if "slow step" in line:
+                    if IN_S2 in line:
                         break
                 waiting = run("upgrade", "slowpoke", "--lock-timeout", "1")
             finally:

@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from runner.run import changelog
-from tests.conftest import Runner, failing_revision, load_scenario
+from tests.conftest import IN_S2, Runner, failing_revision, load_scenario
 from tests.databases import Database
 from tests.reliability.catalogue import case
 
@@ -88,7 +88,7 @@ def _kill_during_s2(run: Runner) -> None:
     ) as proc:  # fmt: skip
         assert proc.stderr is not None
         for line in proc.stderr:
-            if "slow step" in line:
+            if IN_S2 in line:
                 break
         time.sleep(0.3)
         proc.send_signal(signal.SIGKILL)
@@ -165,7 +165,7 @@ def test_a_run_whose_connection_was_killed_writes_nothing_without_the_lock(
     ) as first:  # fmt: skip
         assert first.stderr is not None
         for line in first.stderr:
-            if "slow step" in line:
+            if IN_S2 in line:
                 break
         assert _terminate_runner_sessions(slow) >= 1
         # Its lock went with its session: another deploy goes ahead meanwhile.

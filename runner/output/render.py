@@ -20,6 +20,7 @@ from runner.output.results import (
     SCHEMA_VERSION,
     CaseStatus,
     CreatedFiles,
+    Direction,
     HistoryResult,
     LintResult,
     LogResult,
@@ -111,7 +112,13 @@ def _migrate_text(result: MigrateResult) -> str:
         return f"{result.project}: nothing to do, database at {describe_revs(result.after)}"
     moved = f"{describe_revs(result.before)} -> {describe_revs(result.after)}"
     lines = [f"{result.project}: {result.action} {moved}"]
-    lines += [f"  {_revision_line(step)}" for step in result.steps]
+    if result.action == Direction.DOWNGRADE:  # each step as it ran: from the revision down
+        lines += [
+            f"  {step.revision} -> {describe_revs(step.down_revisions)}  {step.message}"
+            for step in result.steps
+        ]
+    else:
+        lines += [f"  {_revision_line(step)}" for step in result.steps]
     return "\n".join(lines)
 
 

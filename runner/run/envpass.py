@@ -40,7 +40,7 @@ from runner.errors import (
     RunnerError,
 )
 from runner.project.environment import ProjectEnv, describe, one_line
-from runner.project.revisions import down_revisions
+from runner.project.revisions import describe_step, down_revisions
 
 # fn(current_heads, migration_context) -> steps; Alembic's env.py callback protocol.
 StepsFn = Callable[[Any, MigrationContext], Sequence[Any]]
@@ -246,7 +246,7 @@ def _classify(penv: ProjectEnv, exc: Exception, outcome: EnvRun) -> RunnerError:
     """The runner error for an exception that escaped env.py."""
     if outcome.reached_fn:
         failed = outcome.failed_step
-        where = f" in {failed}" if failed is not None else ""
+        where = f" in {describe_step(failed)}" if failed is not None else ""
         hint = ""
         frames = traceback.extract_tb(exc.__traceback__)
         if isinstance(exc, AssertionError) and any(f.name == "autocommit_block" for f in frames):

@@ -50,7 +50,7 @@ from runner.db.connect import begin_plainly, classify, read_only
 from runner.errors import DatabaseUnreachable, MigrationFailed, Refused, RunnerError
 from runner.output.results import Direction, MigrateResult, VerifyResult, describe_revs
 from runner.project.environment import ProjectEnv
-from runner.project.revisions import calls_autocommit_block
+from runner.project.revisions import calls_autocommit_block, describe_move
 from runner.run import changelog, provenance, verify
 from runner.run.changelog import ChangeLog, LogEntry
 from runner.run.envpass import EnvRun, PrepareHook, StepsFn, run_env
@@ -134,11 +134,29 @@ class _Recorder:
         clock, self.last_clock = self.last_clock, time.perf_counter()
         self.heads = heads
         noted = (step, started, self.last, int((self.last_clock - clock) * 1000))
+        self.say(step, noted[3])
         if self.buffered and ctx.connection is self.connection:
             self.pending.append(noted)
         else:
             assert ctx.connection is not None
             self.change_log.append(ctx.connection, *self._entries(*noted))
+
+    def say(self, step: MigrationInfo, duration_ms: int) -> None:
+        """One line per step as it finishes, with its time (Flyway's habit, not Alembic's
+        "Running ..." before it starts); on stderr, like all progress."""
+        if step.is_stamp:
+            what = (
+                f"stamp {describe_revs(step.source_revision_ids)} ->"
+                f" {describe_revs(step.destination_revision_ids)}"
+            )
+        else:
+            rev = step.up_revision_id
+            script = self.penv.script.get_revision(rev) if rev else None
+            message = self.penv.info(script).message if script is not None else ""
+            what = describe_move(
+                step.is_upgrade, step.source_revision_ids, step.destination_revision_ids, message
+            )
+        log.info("%s: %s (%s)", self.penv.name, what, _duration(duration_ms))
 
     @property
     def change_log(self) -> ChangeLog:
@@ -561,6 +579,10 @@ def _reason(exc: BaseException) -> str:
     from runner.db.connect import describe_db_error
 
     return describe_db_error(exc)
+
+
+def _duration(ms: int) -> str:
+    return f"{ms} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"
 
 
 def _only(step: Any) -> StepsFn:

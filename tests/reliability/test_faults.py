@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import Runner, load_scenario
+from tests.conftest import IN_S2, Runner, load_scenario
 from tests.databases import Database, ServerPool
 from tests.reliability.catalogue import case
 from tests.reliability.checks import PASSWORD, one_line, settle
@@ -81,9 +81,8 @@ def test_eight_projects_share_one_database_at_once(run: Runner, root: Path, db: 
       exit_code="0 for both", message="the later one waits for the lock, naming the holder",
       database="where the later one left it (s2)", log="consistent: verify passes")  # fmt: skip
 def test_upgrade_racing_downgrade(run: Runner, slow: Database) -> None:
-    run.ok("upgrade", "slowpoke", "s1")
     upgrading = Process(run, "upgrade", "slowpoke", seconds=1.5)
-    upgrading.wait_for("slow step")
+    upgrading.wait_for(IN_S2)
     downgrading = Process(run, "downgrade", "slowpoke", "-1", "--lock-timeout", "60")
     downgrading.wait_for("waiting up to")
     assert upgrading.finish().returncode == 0
@@ -101,7 +100,7 @@ def test_upgrade_racing_downgrade(run: Runner, slow: Database) -> None:
       )  # fmt: skip
 def test_sigint_in_the_middle_of_a_revision(run: Runner, slow: Database) -> None:
     proc = Process(run, "upgrade", "slowpoke", seconds=30)
-    proc.wait_for("slow step")
+    proc.wait_for(IN_S2)
     time.sleep(0.3)
     proc.signal(signal.SIGINT)
     done = proc.finish()
@@ -119,7 +118,7 @@ def test_sigint_in_the_middle_of_a_revision(run: Runner, slow: Database) -> None
       database="base (rolled back); MySQL/MariaDB: s1", log="as for SIGINT")  # fmt: skip
 def test_sigterm_in_the_middle_of_a_revision(run: Runner, slow: Database) -> None:
     proc = Process(run, "upgrade", "slowpoke", seconds=30)
-    proc.wait_for("slow step")
+    proc.wait_for(IN_S2)
     time.sleep(0.3)
     proc.signal(signal.SIGTERM)
     done = proc.finish()
@@ -204,7 +203,7 @@ def _kill(db: Database, session: int) -> None:
       backends="PostgreSQL, MariaDB")  # fmt: skip
 def test_a_waiting_run_whose_session_is_killed(run: Runner, slow: Database) -> None:
     holder = Process(run, "upgrade", "slowpoke", seconds=3)
-    holder.wait_for("slow step")
+    holder.wait_for(IN_S2)
     [holding] = _sessions(slow)
     waiter = Process(run, "upgrade", "slowpoke", "--lock-timeout", "60")
     waiter.wait_for("waiting up to")
@@ -225,7 +224,7 @@ def test_a_waiting_run_whose_session_is_killed(run: Runner, slow: Database) -> N
       log="consistent: no row from the killed run", backends="PostgreSQL")  # fmt: skip
 def test_the_holder_is_terminated_with_waiters_queued(run: Runner, slow: Database) -> None:
     holder = Process(run, "upgrade", "slowpoke", seconds=2)
-    holder.wait_for("slow step")
+    holder.wait_for(IN_S2)
     [holding] = _sessions(slow)
     waiters = [Process(run, "upgrade", "slowpoke", "--lock-timeout", "60") for _ in range(2)]
     for waiter in waiters:
@@ -251,7 +250,7 @@ def test_the_server_restarts_in_the_middle_of_a_revision(
     load_scenario("slow", root)
     run.env["SLOWPOKE_DATABASE_URL"] = url.render_as_string(hide_password=False)
     proc = Process(run, "upgrade", "slowpoke", seconds=3)
-    proc.wait_for("slow step")
+    proc.wait_for(IN_S2)
     private_pg.ctl("restart", "-m", "fast")
     private_pg.wait_ready()
     line = one_line(proc.finish(), 3)
@@ -342,7 +341,7 @@ def test_a_symlink_to_the_same_sqlite_file_shares_its_lock(
     link = tmp_path / "link.sqlite"
     link.symlink_to(database)
     first = Process(run, "upgrade", "slowpoke", seconds=1.5)
-    first.wait_for("slow step")
+    first.wait_for(IN_S2)
     second = Process(run, "upgrade", "slowpoke", "--lock-timeout", "60",
                      env={"SLOWPOKE_DATABASE_URL": f"sqlite:///{link}"})  # fmt: skip
     second.wait_for("waiting up to")
