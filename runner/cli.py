@@ -103,6 +103,7 @@ def _write_options(lock_timeout: float, transaction_per_revision: bool) -> Write
 def _emit(command: str, results: Sequence[Any], fmt: str) -> None:
     from runner.output import render
 
+    _emitted.append(command)
     if fmt == "json":
         click.echo(render.to_json(command, results))
     else:
@@ -117,9 +118,16 @@ def _emit(command: str, results: Sequence[Any], fmt: str) -> None:
 def cli(ctx: click.Context, root: Path, debug: bool) -> None:
     """Database change control: drive the Alembic projects under projects/."""
     ctx.obj = Settings(root=root.resolve(), debug=debug)
+    from runner.output import render
+
+    # Colour on a terminal only, and never when NO_COLOR is set (no-color.org).
+    render.COLOUR = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
 pass_settings = click.make_pass_decorator(Settings)
+# Commands whose output was printed in this process: a JSON error document is only
+# printed when nothing was.
+_emitted: list[str] = []
 
 
 @cli.command("list")
@@ -197,6 +205,9 @@ def revision(
 @options.ALL
 @options.URL
 @write_options
+@click.option(
+    "--sql", is_flag=True, help="Print the SQL instead of running it (the same as: runner plan)."
+)
 @output_format("text", "json")
 @pass_settings
 def upgrade(
@@ -205,12 +216,17 @@ def upgrade(
     rev: str,
     all_: bool,
     url: str | None,
+    sql: bool,
     fmt: str,
     lock_timeout: float,
     transaction_per_revision: bool,
 ) -> None:
     """Apply revisions of NAME up to REV (default: head), after verify passes."""
     from runner import commands
+
+    if sql:  # Alembic's --sql: what would run, never connecting to change anything
+        _plan(settings, name, all_, url, "heads" if rev == "head" else rev, None, fmt, None)
+        return
 
     if all_ and rev != "head":
         raise ConfigError("upgrade --all takes no revision: every project goes to its head")
@@ -287,7 +303,12 @@ def status(settings: Settings, name: str | None, url: str | None, fmt: str) -> N
             failures.append(exc)
             target = None if isinstance(loaded, RunnerError) else loaded.target
             results.append(commands.unreadable_status(project.name, target, exc.message))
-    _emit("status", results, fmt)
+    if fmt == "json":
+        _emit("status", results, fmt)
+    else:  # all projects at a glance: one row each
+        from runner.output import render
+
+        click.echo(redact.scrub(render.status_table(results)))
     _raise_first("status", failures)
     troubled = [r.project for r in results if r.problem]
     if troubled:
@@ -304,13 +325,50 @@ def _raise_first(verb: str, failures: Sequence[RunnerError]) -> None:
 
 @cli.command()
 @click.argument("name")
+@options.URL
+@click.option("--offline", is_flag=True, help="Do not ask the database which are applied.")
 @output_format("text", "json")
 @pass_settings
-def history(settings: Settings, name: str, fmt: str) -> None:
-    """Revisions of NAME, newest first."""
+def history(settings: Settings, name: str, url: str | None, offline: bool, fmt: str) -> None:
+    """Revisions of NAME, newest first; those the database has are marked with *."""
     from runner import commands
 
-    _emit("history", [commands.history(settings.env(name))], fmt)
+    _emit("history", [commands.history(settings.env(name, url), offline)], fmt)
+
+
+@cli.command()
+@click.argument("name")
+@options.URL
+@output_format("text", "json")
+@pass_settings
+def current(settings: Settings, name: str, url: str | None, fmt: str) -> None:
+    """The revision(s) the database of NAME is at."""
+    from runner import commands
+
+    _emit("current", [commands.current(settings.env(name, url))], fmt)
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("rev")
+@output_format("text", "json")
+@pass_settings
+def show(settings: Settings, name: str, rev: str, fmt: str) -> None:
+    """One revision of NAME (an id, a unique prefix, head): parents, files, checksum."""
+    from runner import commands
+
+    _emit("show", [commands.show(settings.env(name), rev)], fmt)
+
+
+@cli.command()
+@click.argument("name")
+@output_format("text", "json")
+@pass_settings
+def branches(settings: Settings, name: str, fmt: str) -> None:
+    """Where the history of NAME forks (branch points)."""
+    from runner import commands
+
+    _emit("branches", [commands.branches(settings.env(name))], fmt)
 
 
 @cli.command()
@@ -452,8 +510,13 @@ def log_(
 
 @cli.command()
 @click.argument("name", required=False)
+@click.argument("rev", required=False, default="heads")
 @options.ALL
 @options.URL
+@click.option(
+    "--down", "down_to", metavar="REV", default=None,
+    help="The SQL a downgrade to REV (-1, an id, base) would run: a rollback, for review.",
+)  # fmt: skip
 @output_format("text", "json", "markdown")
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -463,18 +526,41 @@ def log_(
 def plan(
     settings: Settings,
     name: str | None,
+    rev: str,
     all_: bool,
     url: str | None,
+    down_to: str | None,
     fmt: str,
     out: Path | None,
 ) -> None:
-    """SQL the next upgrade of NAME would run, from the database's current revision,
-    with the lint findings of the pending revisions."""
+    """SQL the next upgrade of NAME would run, from the database's current revision up to
+    REV (default: heads), with the lint findings of the pending revisions."""
+    _plan(settings, name, all_, url, rev, down_to, fmt, out)
+
+
+def _plan(
+    settings: Settings,
+    name: str | None,
+    all_: bool,
+    url: str | None,
+    rev: str,
+    down_to: str | None,
+    fmt: str,
+    out: Path | None,
+) -> None:
     from runner import commands
     from runner.output import render
     from runner.run import planfile, provenance
 
-    results = [commands.plan(penv) for penv in settings.envs(name, all_, url, "plan")]
+    if down_to is not None and out is not None:
+        raise ConfigError("plan --down is for review: only upgrade plans are saved for apply")
+    if all_ and rev != "heads":
+        raise ConfigError("plan --all takes no revision: every project is planned to its heads")
+    envs = settings.envs(name, all_, url, "plan")
+    if down_to is not None:
+        results = [commands.plan(penv, down_to, downgrade=True) for penv in envs]
+    else:
+        results = [commands.plan(penv, rev) for penv in envs]
     if out is not None:
         planfile.write(out, [planfile.PlannedTarget.from_result(r, r.checksums) for r in results],
                        provenance.read(os.environ, settings.root).git_commit)  # fmt: skip
@@ -642,6 +728,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _main(argv: Sequence[str] | None) -> None:
     _configure_logging()
+    _emitted.clear()
     args = list(sys.argv[1:] if argv is None else argv)
     # Known before parsing (a usage error can happen before --debug is parsed): the
     # option itself, given anywhere, or its variable, as click would read it.

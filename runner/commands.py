@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import os
 from collections.abc import Sequence
+from typing import Any
 
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
@@ -22,10 +24,14 @@ from runner.errors import Refused, RevisionProblem
 from runner.output.results import (
     Direction,
     HistoryResult,
+    LastChange,
     LogResult,
+    LogRow,
     MigrateResult,
     PlanResult,
     ProjectInfo,
+    RepairResult,
+    RevisionDetail,
     StatusResult,
     VerifyResult,
     describe_revs,
@@ -69,44 +75,122 @@ def describe_project(penv: ProjectEnv) -> ProjectInfo:
     )
 
 
-def history(penv: ProjectEnv) -> HistoryResult:
-    """``history``: every revision, newest first."""
-    return HistoryResult(penv.name, [penv.info(script) for script in penv.script.walk_revisions()])
+def history(penv: ProjectEnv, offline: bool = False) -> HistoryResult:
+    """``history``: every revision, newest first; the applied ones marked, when the
+    database can be asked (it is not, with ``offline``, or when it does not exist yet)."""
+    scripts = list(penv.script.walk_revisions())
+    if offline:
+        return HistoryResult(penv.name, [penv.info(s) for s in scripts])
+    current = _current(penv)[0]
+    applied = set(verify.applied_in_repository(penv.script, current))
+    marked = [dataclasses.replace(penv.info(s), applied=s.revision in applied) for s in scripts]
+    return HistoryResult(penv.name, marked, current=list(current))
 
 
 def heads(penv: ProjectEnv) -> HistoryResult:
     """``heads``: the head revisions."""
-    return HistoryResult(penv.name, [penv.info(penv.revision(h)) for h in penv.heads()])
+    return HistoryResult(
+        penv.name, [penv.info(penv.revision(h)) for h in penv.heads()], kind="heads"
+    )
+
+
+def current(penv: ProjectEnv) -> HistoryResult:
+    """``current``: the revision(s) the database is at (Alembic's ``current``)."""
+    at = _current(penv)[0]
+    known = [penv.info(penv.revision(r)) for r in at if _known(penv, r)]
+    return HistoryResult(penv.name, known, current=list(at), kind="current")
+
+
+def branches(penv: ProjectEnv) -> HistoryResult:
+    """``branches``: revisions where the history forks, newest first (Alembic's ``branches``)."""
+    points = [penv.info(s) for s in penv.script.walk_revisions() if s.is_branch_point]
+    return HistoryResult(penv.name, points, kind="branches")
+
+
+def show(penv: ProjectEnv, rev: str) -> RevisionDetail:
+    """``show``: one revision (an id, a unique prefix, ``head``), without a database."""
+    script = penv.revision(rev)
+    assert script.path is not None
+    folder = os.path.dirname(script.path)
+    stem = os.path.basename(script.path).rsplit(".", 1)[0]
+    paired = sorted(
+        n for n in os.listdir(folder) if n.startswith(stem + ".") and n.endswith(".sql")
+    )
+    info = penv.info(script)
+    shown_dir = os.path.dirname(info.path)
+    return RevisionDetail(
+        project=penv.name,
+        revision=info,
+        checksum=penv.checksum(script.path),
+        files=[info.path] + [os.path.join(shown_dir, n) for n in paired],
+        depends_on=sorted(script.dependencies or ()),
+        children=sorted(script.nextrev),
+    )
+
+
+def _known(penv: ProjectEnv, rev: str) -> bool:
+    try:
+        return penv.script.get_revision(rev) is not None
+    except (RevisionError, CommandError):
+        return False
+
+
+def _current(penv: ProjectEnv) -> tuple[tuple[str, ...], str | None]:
+    """Current revisions and version table; base for a database file not made yet."""
+    if penv.target.missing:
+        return (), None
+    with open_connection(penv) as connection:
+        return read_current(penv, connection)
 
 
 def status(penv: ProjectEnv) -> StatusResult:
-    """``status``: current revision(s), heads, and what an upgrade to heads would apply."""
+    """``status``: current revision(s), heads, what an upgrade to heads would apply, the
+    last change and anything ``verify`` would refuse a write for."""
     heads_ = list(penv.heads())
     version_table = None
+    last: LastChange | None = None
+    problems: list[str] = []
     if penv.target.missing:
-        current: tuple[str, ...] = ()
+        current_: tuple[str, ...] = ()
     else:
-        with open_connection(penv) as connection:
-            current, version_table = read_current(penv, connection)
+        with open_connection(penv) as connection, connection.begin():
+            state = read_env(penv, connection)
+            current_, version_table = state.current, state.version_table
+            log_ = changelog.project_log(penv, state.version_table_schema)
+            view = verify.view(log_, connection)
+        checked = _verify(penv, current_, view)
+        problems = [f"{p.kind} {p.revision}".strip() for p in checked.problems]
+        newest = next(
+            (e for e in reversed(view.entries) if e.direction != Direction.LOG_CREATED), None
+        )
+        if newest is not None:
+            last = LastChange(newest.finished_at, newest.direction, newest.revision,
+                              newest.ci_identity or newest.os_user, newest.db_user)  # fmt: skip
     problem = None
     try:
-        pending = [step.revision.revision for step in penv.upgrade_steps("heads", current)]
+        pending = [step.revision.revision for step in penv.upgrade_steps("heads", current_)]
     except (RevisionError, CommandError) as exc:
         pending = []
         problem = (
-            f"database revision {describe_revs(current)} is not reachable in this repository"
+            f"database revision {describe_revs(current_)} is not reachable in this repository"
             f" ({' '.join(str(exc).split())})"
+        )
+    if problem is None and problems:
+        problem = (
+            f"verify would refuse a write: {', '.join(problems)} (see: runner verify {penv.name})"
         )
     return StatusResult(
         project=penv.name,
         url=penv.target.display,
         url_source=penv.target.source,
         version_table=version_table,
-        current=list(current),
+        current=list(current_),
         heads=heads_,
         pending=pending,
         up_to_date=not pending and problem is None,
         problem=problem,
+        last_change=last,
+        verify_problems=problems,
     )
 
 
@@ -133,20 +217,19 @@ def unreadable_status(name: str, target: Target | None, problem: str) -> StatusR
     )
 
 
-def plan(penv: ProjectEnv, with_lint: bool = True) -> PlanResult:
-    """``plan``: offline SQL from the database's current revision(s) to the heads,
-    with the lint findings (and accepted ones, with their reasons) of those revisions."""
-    if penv.target.missing:
-        current: tuple[str, ...] = ()
-    else:
-        with open_connection(penv) as connection:
-            current, _ = read_current(penv, connection)
-    pending = pending_sql(penv, current)
+def plan(
+    penv: ProjectEnv, destination: str = "heads", downgrade: bool = False, with_lint: bool = True
+) -> PlanResult:
+    """``plan``: the SQL from the database's current revision(s) to ``destination``
+    (the heads; or, ``downgrade``, down to a revision: what a rollback would run), with
+    the lint findings (and accepted ones, with their reasons) of those revisions."""
+    current = _current(penv)[0]
+    pending = pending_sql(penv, current, destination, downgrade)
     steps = pending.steps
     revisions = [penv.info(step.revision) for step in steps]
     planned = {r.revision for r in revisions}
     findings = []
-    if with_lint and steps:
+    if with_lint and steps and not downgrade:
         from runner.lint.pipeline import lint  # sqlglot is heavy: only plans with work import it
 
         findings = [f for f in lint(penv).findings if f.revision in planned or f.revision is None]
@@ -155,13 +238,24 @@ def plan(penv: ProjectEnv, with_lint: bool = True) -> PlanResult:
         url=penv.target.display,
         dialect=penv.target.url.get_backend_name(),
         before=list(current),
-        after=list(penv.heads()) if steps else list(current),
+        after=_heads_after(current, steps),
         revisions=revisions,
         sql=pending.sql,
         findings=findings,
         unrendered=pending.unrendered,
         checksums={step.revision.revision: penv.checksum(step.revision.path) for step in steps},
+        action=Direction.DOWNGRADE if downgrade else Direction.UPGRADE,
+        destination=destination,
     )
+
+
+def _heads_after(current: Sequence[str], steps: Sequence[Any]) -> list[str]:
+    """Where the database will be once ``steps`` ran: each replaces its from-revisions
+    by its to-revisions among the current ones."""
+    heads = set(current)
+    for step in steps:
+        heads = (heads - set(step.from_revisions)) | set(step.to_revisions)
+    return sorted(heads)
 
 
 def apply_plan(
@@ -188,7 +282,7 @@ def apply_plan(
             raise Refused(f"revision {rev} ({penv.info(script).path}) changed since the plan"
                           " was made; make a new plan", project=name)  # fmt: skip
     heads = sorted(penv.heads())
-    if heads != sorted(planned.end) and planned.checksums:
+    if planned.destination == "heads" and heads != sorted(planned.end) and planned.checksums:
         raise Refused(f"the repository now ends at {describe_revs(heads)}, the plan at"
                       f" {describe_revs(planned.end)}: new revisions since the plan; make a new"
                       " plan", project=name)  # fmt: skip
@@ -204,14 +298,16 @@ def apply_plan(
         with open_connection(penv) as connection:
             current, _ = read_current(penv, connection)
         still_at_start(current)
-    if planfile.sql_digest(pending_sql(penv, tuple(planned.start)).sql) != planned.sql_digest:
+    rendered = pending_sql(penv, tuple(planned.start), planned.destination).sql
+    if planfile.sql_digest(rendered) != planned.sql_digest:
         raise Refused("the SQL rendered now differs from the plan's (env.py or a dependency"
                       " changed); make a new plan", project=name)  # fmt: skip
 
     digest_options = WriteOptions(options.lock_timeout, options.per_revision, planned.digest)
+    destination = planned.destination
     return write.run_write(
-        penv, Direction.UPGRADE, lambda rev, _ctx: penv.upgrade_steps("heads", rev),
-        digest_options, check=True, precheck=still_at_start, destination_rev="heads",
+        penv, Direction.UPGRADE, lambda rev, _ctx: penv.upgrade_steps(destination, rev),
+        digest_options, check=True, precheck=still_at_start, destination_rev=destination,
     )  # fmt: skip
 
 
@@ -264,7 +360,7 @@ def stamp(
     )  # fmt: skip
 
 
-def repair(penv: ProjectEnv, options: WriteOptions = DEFAULT_OPTIONS) -> VerifyResult:
+def repair(penv: ProjectEnv, options: WriteOptions = DEFAULT_OPTIONS) -> RepairResult:
     """``repair``: after a human review, accept the database and the log as they are.
 
     Every applied revision whose recorded checksum differs from its file (or
@@ -292,6 +388,7 @@ def repair(penv: ProjectEnv, options: WriteOptions = DEFAULT_OPTIONS) -> VerifyR
             )
         recorded = verify.recorded_checksums(verify.view(log_, connection).entries)
         now = changelog.utcnow()
+        done: list[str] = []
         for rev in verify.applied_in_repository(penv.script, state.current):
             script = penv.revision(rev)
             assert script.path is not None
@@ -300,23 +397,24 @@ def repair(penv: ProjectEnv, options: WriteOptions = DEFAULT_OPTIONS) -> VerifyR
             if entry is not None and entry.checksum == checksum:
                 continue
             info = penv.info(script)
+            direction = Direction.BASELINE if entry is None else Direction.REPAIR
             log_.append(connection, log_.entry(
-                revision=rev, down_revisions=info.down_revisions,
-                direction=Direction.BASELINE if entry is None else Direction.REPAIR,
+                revision=rev, down_revisions=info.down_revisions, direction=direction,
                 description=info.message, path=info.path, checksum=checksum, started=now,
             ))  # fmt: skip
-        if any(p.kind not in _RE_RECORDED for p in before.problems):
+            done.append(f"{direction} {rev}")
+        accepted = sorted({p.kind for p in before.problems if p.kind not in _RE_RECORDED})
+        if accepted:
             # Something to accept that re-recording checksums does not: acknowledge it.
             entries = verify.view(log_, connection).entries
             log_.append(connection, log_.entry(
                 revision=",".join(state.current), down_revisions=[],
                 direction=Direction.ACKNOWLEDGE,
-                description="acknowledged by repair: " + ", ".join(
-                    sorted({p.kind for p in before.problems})),
+                description="acknowledged by repair: " + ", ".join(accepted),
                 path="", checksum=changelog.digest_before(entries, None), started=now,
             ))  # fmt: skip
         after = _verify(penv, state.current, verify.view(log_, connection))
-    return after
+    return RepairResult(penv.name, done, accepted, after)
 
 
 # Problems that a repair row with the file's checksum resolves by itself.
@@ -355,8 +453,11 @@ def change_history(
         log_ = changelog.project_log(penv, state.version_table_schema)
         entries = log_.entries(connection, revision=revision, since=since, until=until, limit=limit)
         following = log_.following(connection, [e.id for e in entries if e.in_progress and e.id])
-    shown = [
-        dataclasses.replace(e, state=str(changelog.state_of(e, following.get(e.id or 0))))
-        for e in entries
-    ]
+    shown = [_row(e, changelog.state_of(e, following.get(e.id or 0))) for e in entries]
     return LogResult(penv.name, penv.target.display, shown)
+
+
+def _row(entry: changelog.LogEntry, state: str) -> LogRow:
+    fields = {k: v for k, v in vars(entry).items() if k not in {"project", "state"}}
+    downs = [d for d in entry.down_revisions.split(",") if d]
+    return LogRow(**{**fields, "down_revisions": downs, "state": str(state)})

@@ -20,6 +20,7 @@ import click
 
 from runner.db import DEFAULT_LOCK_TIMEOUT
 from runner.db.backends import NAMES
+from runner.errors import RunnerError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -123,7 +124,24 @@ def output_format(*choices: str) -> Callable[[F], F]:
         def merged(*args: Any, format_: str | None, as_json: bool, **kwargs: Any) -> Any:
             if as_json and format_ not in (None, "json"):
                 raise click.UsageError(f"--json and --format {format_} ask for two formats")
-            return command(*args, fmt="json" if as_json else format_ or "text", **kwargs)
+            fmt = "json" if as_json else format_ or "text"
+            try:
+                return command(*args, fmt=fmt, **kwargs)
+            except RunnerError as exc:
+                if fmt == "json":
+                    _json_error(click.get_current_context(), exc)
+                raise
+
+        def _json_error(ctx: click.Context, exc: RunnerError) -> None:
+            """With --json, a refusal or failure is a JSON document too (and still the
+            one error line on stderr), unless results were printed already."""
+            from runner import cli
+            from runner.output import render
+
+            if cli._emitted:
+                return
+            error = {"message": str(exc), "project": exc.project, "exit_code": exc.exit_code}
+            click.echo(render.to_json(ctx.info_name or "", [], error=error))
 
         with_format = click.option(
             "--format", "format_", type=click.Choice(choices), default=None,

@@ -153,3 +153,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The slow end-to-end tests first: under pytest -n the workers then finish together
     instead of one of them running a long test at the end while the other idles."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture(autouse=True)
+def _own_secrets() -> Iterator[None]:
+    """Each test starts with the passwords it registers itself: the CLI runs in-process,
+    and one test's passwords (hypothesis makes many) must not mask another's output."""
+    from runner.output import redact
+
+    saved = set(redact._secrets)
+    yield
+    redact._secrets.clear()
+    redact._secrets.update(saved)

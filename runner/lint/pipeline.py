@@ -29,7 +29,7 @@ from runner.lint import history, render, sql
 from runner.lint.markers import Marker, read_markers
 from runner.lint.rules import RULES, finding
 from runner.output import junit
-from runner.output.results import LintFinding, LintResult
+from runner.output.results import LintFinding, LintResult, LintRevision
 from runner.project.environment import ProjectEnv
 from runner.project.revisions import calls_autocommit_block
 
@@ -58,7 +58,14 @@ def lint(penv: ProjectEnv, dialect: str | None = None) -> LintResult:
     findings = _apply_markers(findings, files)
     findings.sort(key=_sort_key(order))
     errors = sum(1 for f in findings if f.severity == "error" and not f.accepted)
-    return LintResult(penv.name, kind.name, order, findings, errors, errors == 0)
+    read = {f.revision: f for f in files if f.revision}
+    revisions = [
+        LintRevision(rev, list(read[rev].down_revisions), read[rev].shown)
+        if rev in read
+        else LintRevision(rev, [], "")
+        for rev in order
+    ]
+    return LintResult(penv.name, kind.name, revisions, findings, errors, errors == 0)
 
 
 def allows_branches(penv: ProjectEnv) -> bool:
@@ -190,8 +197,9 @@ def junit_suites(results: Sequence[LintResult]) -> list[junit.Suite]:
     suites = []
     for result in results:
         cases = []
-        for name in [HISTORY_CASE, *result.revisions]:
-            mine = [f for f in result.findings if _case_of(f, result.revisions) == name]
+        ids = [r.revision for r in result.revisions]
+        for name in [HISTORY_CASE, *ids]:
+            mine = [f for f in result.findings if _case_of(f, ids) == name]
             failing = [f for f in mine if f.severity == "error" and not f.accepted]
             cases.append(junit.Case(
                 f"lint.{result.project}", name,

@@ -27,6 +27,8 @@ from runner.output.results import (
     MigrateResult,
     PlanResult,
     ProjectInfo,
+    RepairResult,
+    RevisionDetail,
     RevisionInfo,
     RoundTripResult,
     RowState,
@@ -36,13 +38,16 @@ from runner.output.results import (
 )
 
 
-def to_json(command: str, results: Sequence[Any]) -> str:
-    """The JSON envelope for ``results`` (scrubbed of secrets, like all output)."""
-    document = {
+def to_json(command: str, results: Sequence[Any], error: dict[str, Any] | None = None) -> str:
+    """The JSON envelope for ``results`` (scrubbed of secrets, like all output); ``error``
+    says why a command stopped before it had results."""
+    document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "command": command,
         "projects": [asdict(result) for result in results],
     }
+    if error is not None:
+        document["error"] = error
     return redact.scrub(json.dumps(document, indent=2, default=_json_default))
 
 
@@ -68,17 +73,48 @@ _OUTCOMES = {
 }
 
 
-def _log_line(entry: Any) -> str:
+# Colour on a terminal, plain when piped or when NO_COLOR is set (set by the CLI).
+COLOUR = False
+_COLOURS = {"good": "green", "behind": "yellow", "bad": "red"}
+
+
+def paint(text: str, tone: str) -> str:
+    """``text`` coloured for its tone (good, behind, bad) when colour is on."""
+    if not COLOUR:
+        return text
+    import click
+
+    return click.style(text, fg=_COLOURS[tone], bold=tone == "bad")
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded to their widest cell (colour codes not counted), header first."""
+    import click
+
+    widths = [max(len(click.unstyle(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for row in [header, *rows]:
+        cells = [c + " " * (w - len(click.unstyle(c))) for c, w in zip(row, widths, strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+_LOG_HEADER = ("FINISHED (UTC)", "DIRECTION", "REVISION", "TIME", "DB USER", "BY", "COMMIT",
+               "DESCRIPTION", "OUTCOME")  # fmt: skip
+
+
+def _log_cells(entry: Any) -> list[str]:
     state = entry.state or (RowState.SUCCEEDED if entry.success else RowState.FAILED)
     outcome = _OUTCOMES.get(state) or f"{str(state).upper()}: {entry.error}"
-    who = entry.ci_identity or entry.os_user
+    tone = "good" if state in _OUTCOMES else "bad"
     commit = entry.git_commit[:12] if entry.git_commit else "-"
     if entry.plan_digest:
         commit += f" plan {entry.plan_digest[:12]}"
-    return (
-        f"{entry.finished_at:%Y-%m-%d %H:%M:%S}  {entry.direction:<10} {entry.revision:<14}"
-        f" {entry.duration_ms:>6}ms  {who} @{commit}  {entry.description}  {outcome}"
-    )
+    return [
+        f"{entry.finished_at:%Y-%m-%d %H:%M:%S}", entry.direction, entry.revision or "-",
+        f"{entry.duration_ms}ms", entry.db_user or "-", entry.ci_identity or entry.os_user,
+        commit, entry.description, paint(outcome, tone),
+    ]  # fmt: skip
 
 
 def _project_text(result: ProjectInfo) -> str:
@@ -90,21 +126,51 @@ def _project_text(result: ProjectInfo) -> str:
     )
 
 
+def _state(result: StatusResult) -> str:
+    if result.problem:
+        return paint("PROBLEM", "bad")
+    return paint("up to date", "good") if result.up_to_date else paint("behind", "behind")
+
+
+def _last(result: StatusResult) -> str:
+    last = result.last_change
+    if last is None:
+        return "-"
+    return f"{last.finished_at:%Y-%m-%d %H:%M} {last.direction} {last.revision} by {last.by}"
+
+
 def _status_text(result: StatusResult) -> str:
     pending = f"{len(result.pending)}"
     if result.pending:
         pending += f" ({', '.join(result.pending)})"
     state = "up to date" if result.up_to_date else "NOT up to date"
     lines = [
-        f"{result.project}: {state}",
+        f"{result.project}: {paint(state, 'good' if result.up_to_date else 'behind')}",
         f"  database  {result.url}  ({result.url_source})",
         f"  current   {describe_revs(result.current)}",
         f"  heads     {describe_revs(result.heads)}",
         f"  pending   {pending}",
     ]
+    if result.last_change is not None:
+        db_user = (
+            f" (database user {result.last_change.db_user})" if result.last_change.db_user else ""
+        )
+        lines.append(f"  last      {_last(result)}{db_user}")
     if result.problem:
-        lines.append(f"  problem   {result.problem}")
+        lines.append(f"  problem   {paint(result.problem, 'bad')}")
     return "\n".join(lines)
+
+
+def status_table(results: Sequence[StatusResult]) -> str:
+    """``status`` over all projects: one row each, problems listed under the table."""
+    header = ("PROJECT", "STATE", "CURRENT", "HEAD", "PENDING", "LAST CHANGE")
+    rows = [
+        [r.project, _state(r), describe_revs(r.current) if r.url else "-",
+         describe_revs(r.heads) if r.heads else "-", str(len(r.pending)), _last(r)]
+        for r in results
+    ]  # fmt: skip
+    notes = [f"{r.project}: {paint(r.problem, 'bad')}" for r in results if r.problem]
+    return "\n".join([table(header, rows), *notes])
 
 
 def _migrate_text(result: MigrateResult) -> str:
@@ -129,13 +195,20 @@ def _finding_line(finding: Any) -> str:
 
 
 def _plan_text(result: PlanResult) -> str:
+    what = "pending revision(s)" if result.action == Direction.UPGRADE else "revision(s) to undo"
     header = (
-        f"-- {result.project}: {len(result.revisions)} pending revision(s) on {result.url}"
+        f"-- {result.project}: {len(result.revisions)} {what} on {result.url}"
         f" ({result.dialect}), {describe_revs(result.before)} -> {describe_revs(result.after)}"
     )
     if not result.revisions:
         return header + "\n-- nothing to apply"
-    lines = [header] + [f"--   {_revision_line(r)}" for r in result.revisions]
+    if result.action == Direction.DOWNGRADE:
+        lines = [header] + [
+            f"--   {r.revision} -> {describe_revs(r.down_revisions)}  {r.message}"
+            for r in result.revisions
+        ]
+    else:
+        lines = [header] + [f"--   {_revision_line(r)}" for r in result.revisions]
     lines += [
         f"-- warning: the SQL of {rev} is not shown: it cannot be rendered offline: {why}"
         for rev, why in result.unrendered.items()
@@ -196,9 +269,53 @@ def _cell(text: str | None) -> str:
 
 
 def _history_text(result: HistoryResult) -> str:
+    if result.kind == "current":
+        at = describe_revs(result.current or [])
+        lines = [f"{result.project}: at {at}"]
+        return "\n".join(lines + [f"  {_revision_line(r)}" for r in result.revisions])
+    if result.kind == "branches":
+        if not result.revisions:
+            return f"{result.project}: no branch points (the history is a line)"
+        return "\n".join(f"{r.revision} (branch point)  {r.message}" for r in result.revisions)
     if not result.revisions:
         return f"{result.project}: no revisions yet"
-    return "\n".join(_revision_line(r) for r in result.revisions)
+    if result.current is None:
+        return "\n".join(_revision_line(r) for r in result.revisions)
+    # Marked like `alembic history --indicate-current`: * applied, (current) where it is.
+    lines = []
+    for r in result.revisions:
+        mark = paint("*", "good") if r.applied else " "
+        here = paint("  <- current", "good") if r.revision in result.current else ""
+        lines.append(f"{mark} {_revision_line(r)}{here}")
+    lines.append(f"(* applied to {result.project}'s database, at {describe_revs(result.current)})")
+    return "\n".join(lines)
+
+
+def _detail_text(result: RevisionDetail) -> str:
+    r = result.revision
+    lines = [
+        f"{result.project}: revision {r.revision}  {r.message}",
+        f"  parents   {describe_revs(r.down_revisions)}",
+        f"  children  {', '.join(result.children) or '- (a head)'}",
+        f"  files     {', '.join(result.files)}",
+        f"  checksum  {result.checksum}",
+    ]
+    if r.branch_labels:
+        lines.append(f"  branch    {', '.join(r.branch_labels)}")
+    if result.depends_on:
+        lines.append(f"  depends   {', '.join(result.depends_on)}")
+    return "\n".join(lines)
+
+
+def _repair_text(result: RepairResult) -> str:
+    if not result.recorded and not result.acknowledged:
+        lines = [f"{result.project}: nothing to repair"]
+    else:
+        lines = [f"{result.project}: repair recorded {len(result.recorded)} row(s)"]
+        lines += [f"  recorded      {what}" for what in result.recorded]
+        if result.acknowledged:
+            lines.append(f"  acknowledged  {', '.join(result.acknowledged)} (as they are)")
+    return "\n".join([*lines, _verify_text(result.verify)])
 
 
 def _verify_text(result: VerifyResult) -> str:
@@ -212,7 +329,7 @@ def _verify_text(result: VerifyResult) -> str:
 def _log_text(result: LogResult) -> str:
     if not result.entries:
         return f"{result.project}: the change log is empty"
-    return "\n".join(_log_line(e) for e in result.entries)
+    return table(_LOG_HEADER, [_log_cells(e) for e in result.entries])
 
 
 def _created_text(result: CreatedFiles) -> str:
@@ -284,4 +401,6 @@ _RENDERERS: dict[type, Callable[[Any], str]] = {
     LogResult: _log_text,
     CreatedFiles: _created_text,
     RoundTripResult: _roundtrip_text,
+    RevisionDetail: _detail_text,
+    RepairResult: _repair_text,
 }

@@ -74,6 +74,8 @@ class RevisionInfo:
     branch_labels: list[str] = field(default_factory=list)
     is_head: bool = False
     is_merge: bool = False
+    # Whether the database has it (history, when it can ask the database); else None.
+    applied: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,21 @@ class StatusResult:
     pending: list[str]
     up_to_date: bool
     problem: str | None = None
+    # The newest step in the change log: when, what, who (None before the first).
+    last_change: LastChange | None = None
+    # What verify says of the applied revisions (edited, unlogged, a failed run ...).
+    verify_problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LastChange:
+    """The newest step of a change log, for ``status``."""
+
+    finished_at: Any  # datetime (UTC)
+    direction: str
+    revision: str
+    by: str
+    db_user: str
 
 
 @dataclass(frozen=True)
@@ -131,14 +148,33 @@ class PlanResult:
     checksums: dict[str, str] = field(default_factory=dict)
     # revision -> why its SQL cannot be shown (it needs a live database to render)
     unrendered: dict[str, str] = field(default_factory=dict)
+    action: str = "upgrade"  # downgrade: the SQL a rollback would run (review only)
+    destination: str = "heads"
 
 
 @dataclass(frozen=True)
 class HistoryResult:
-    """``history`` and ``heads``: revisions, newest first."""
+    """``history``, ``heads``, ``current`` and ``branches``: revisions, newest first.
+
+    ``current`` is where the database is, when the command asked it (``None`` when
+    it did not: ``heads``)."""
 
     project: str
     revisions: list[RevisionInfo]
+    current: list[str] | None = None
+    kind: str = "history"  # which verb: decides the text rendering
+
+
+@dataclass(frozen=True)
+class RevisionDetail:
+    """``show``: one revision, all the runner knows about it without a database."""
+
+    project: str
+    revision: RevisionInfo
+    checksum: str
+    files: list[str]  # the .py file and its paired .sql files, relative to the project
+    depends_on: list[str]
+    children: list[str]
 
 
 @dataclass(frozen=True)
@@ -165,12 +201,21 @@ class LintFinding:
 
 
 @dataclass(frozen=True)
+class LintRevision:
+    """``lint``: a revision as read from its file (the history may not load)."""
+
+    revision: str
+    down_revisions: list[str]
+    path: str
+
+
+@dataclass(frozen=True)
 class LintResult:
     """``lint``: a project's findings; ``ok`` when no unaccepted error remains."""
 
     project: str
     dialect: str
-    revisions: list[str]
+    revisions: list[LintRevision]  # in upgrade order
     findings: list[LintFinding]
     errors: int
     ok: bool
@@ -231,9 +276,46 @@ class VerifyResult:
 
 
 @dataclass(frozen=True)
+class LogRow:
+    """``log``: one change-log row as shown (``down_revisions`` a list; ``[]`` is base)."""
+
+    id: int | None
+    revision: str
+    down_revisions: list[str]
+    direction: str
+    state: str
+    description: str
+    path: str
+    checksum: str
+    db_user: str
+    os_user: str
+    ci_identity: str
+    ci_job_url: str
+    git_commit: str
+    runner_version: str
+    plan_digest: str
+    started_at: Any  # datetime (UTC)
+    finished_at: Any
+    duration_ms: int
+    success: bool
+    error: str
+    row_hash: str
+
+
+@dataclass(frozen=True)
 class LogResult:
-    """``log``: change-log rows, newest first (see runner.changelog.LogEntry)."""
+    """``log``: change-log rows, newest first."""
 
     project: str
     url: str
-    entries: list[Any]
+    entries: list[LogRow]
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    """``repair``: what was recorded and acknowledged, and what verify says afterwards."""
+
+    project: str
+    recorded: list[str]  # "baseline r1", "repair r2"
+    acknowledged: list[str]  # the kinds of problem accepted as they are
+    verify: VerifyResult

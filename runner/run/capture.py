@@ -27,7 +27,7 @@ from runner.db.connect import connect, create_target_engine
 from runner.db.target import file_target
 from runner.errors import ConfigError, RunnerError
 from runner.project.environment import ProjectEnv
-from runner.run.envpass import run_env
+from runner.run.envpass import name_base, run_env
 
 # Reads that batch mode and Alembic issue for themselves: not part of the change.
 _READS = ("SELECT", "PRAGMA", "WITH")
@@ -118,16 +118,21 @@ def _copy_of(source: Path | None) -> Iterator[Path]:
         yield copy
 
 
-def upgrade_sql(penv: ProjectEnv, source: Path | None) -> str:
-    """SQL that upgrading a copy of ``source`` (an empty database when ``None``) to the
-    heads executes, in Alembic's offline layout; a failing revision raises."""
-    sql, error = upgrade_sql_partial(penv, source)
+def upgrade_sql(
+    penv: ProjectEnv, source: Path | None, destination: str = "heads", downgrade: bool = False
+) -> str:
+    """SQL that upgrading (or ``downgrade``-ing) a copy of ``source`` (an empty database
+    when ``None``) to ``destination`` executes, in Alembic's offline layout; a failing
+    revision raises."""
+    sql, error = upgrade_sql_partial(penv, source, destination, downgrade)
     if error is not None:
         raise error
     return sql
 
 
-def upgrade_sql_partial(penv: ProjectEnv, source: Path | None) -> tuple[str, RunnerError | None]:
+def upgrade_sql_partial(
+    penv: ProjectEnv, source: Path | None, destination: str = "heads", downgrade: bool = False
+) -> tuple[str, RunnerError | None]:
     """Like :func:`upgrade_sql`, but a failure returns what ran before it, and the error.
 
     The revision that failed is the last one in the SQL, and its part is incomplete.
@@ -144,14 +149,15 @@ def upgrade_sql_partial(penv: ProjectEnv, source: Path | None) -> tuple[str, Run
             with connect(penv.name, target, engine) as connection, connection.begin():
                 progress.listen()
                 try:
+                    steps = scratch.downgrade_steps if downgrade else scratch.upgrade_steps
                     run_env(
                         scratch,
-                        lambda rev, _ctx: scratch.upgrade_steps("heads", rev),
+                        lambda rev, _ctx: steps(destination, rev),
                         connection,
                         # A stock env.py runs logging.config.fileConfig when imported,
                         # which disables and rewires Alembic's logger: listen again.
                         prepare=lambda _seen, _ctx: progress.listen(),
-                        destination_rev="heads",
+                        destination_rev=destination,
                     )
                 except RunnerError as exc:
                     error = exc
@@ -167,7 +173,7 @@ def upgrade_sql_partial(penv: ProjectEnv, source: Path | None) -> tuple[str, Run
             " pending: env.py runs them in a way the plan cannot see; nothing was changed",
             project=penv.name,
         )
-    return "\n".join(recorder.lines), error
+    return name_base("\n".join(recorder.lines)), error
 
 
 class _Progress:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -118,24 +119,41 @@ def run_env(
 
 
 def render(
-    penv: ProjectEnv, starting_rev: Sequence[str] | str | None, destination_rev: str = "heads"
+    penv: ProjectEnv,
+    starting_rev: Sequence[str] | str | None,
+    destination_rev: str = "heads",
+    downgrade: bool = False,
 ) -> Rendering:
-    """Run env.py once, offline: the SQL of an upgrade from ``starting_rev`` to
-    ``destination_rev``, as Alembic's ``--sql`` mode writes it. Never connects."""
+    """Run env.py once, offline: the SQL of an upgrade (or ``downgrade``) from
+    ``starting_rev`` to ``destination_rev``, as Alembic's ``--sql`` mode writes it.
+    Never connects."""
     outcome = EnvRun()
     buffer = io.StringIO()
     penv.config.output_buffer = buffer
     error: RunnerError | None = None
+    steps = penv.downgrade_steps if downgrade else penv.upgrade_steps
     try:
         _run(
-            penv, outcome, lambda rev, _ctx: penv.upgrade_steps(destination_rev, rev), None, None,
+            penv, outcome, lambda rev, _ctx: steps(destination_rev, rev), None, None,
             None, as_sql=True, starting_rev=starting_rev or None, destination_rev=destination_rev,
         )  # fmt: skip
     except RunnerError as exc:
         error = exc
     finally:
         penv.config.output_buffer = None
-    return Rendering(buffer.getvalue(), outcome.version_table, error)
+    return Rendering(name_base(buffer.getvalue()), outcome.version_table, error)
+
+
+_EMPTY_SIDE = re.compile(r"^(-- Running (?:upgrade|downgrade)) (.*?) -> (.*?)\s*$", re.MULTILINE)
+
+
+def name_base(sql: str) -> str:
+    """Alembic's ``-- Running upgrade  -> r1`` comments with ``base`` where it leaves a blank.
+
+    >>> name_base("-- Running upgrade  -> r1\\n-- Running downgrade r1 -> ")
+    '-- Running upgrade base -> r1\\n-- Running downgrade r1 -> base'
+    """
+    return _EMPTY_SIDE.sub(lambda m: f"{m[1]} {m[2] or 'base'} -> {m[3] or 'base'}", sql)
 
 
 def _run(

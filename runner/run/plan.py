@@ -42,13 +42,15 @@ class History:
     passes: list[tuple[str, str | None]] = field(default_factory=list)
 
 
-def render_history(penv: ProjectEnv, start: Any, revision_count: int) -> History:
+def render_history(
+    penv: ProjectEnv, start: Any, revision_count: int, destination: str = "heads"
+) -> History:
     """Render every upgrade from ``start`` to the heads offline, once; on a revision that
     fails, resume after it, so one such revision does not hide the SQL of the others."""
     history = History()
     failed: set[str] = set()
     for _ in range(revision_count + 1):
-        run = render(penv, start)
+        run = render(penv, start, destination)
         chunks = split_by_revision(run.sql)
         if run.error is None:
             _drop_closing_commit(run.sql, chunks)
@@ -104,14 +106,21 @@ class Pending:
     unrendered: dict[str, str] = field(default_factory=dict)  # revision -> why
 
 
-def pending_sql(penv: ProjectEnv, current: tuple[str, ...]) -> Pending:
-    """Steps from ``current`` to the heads, and the SQL they run.
+def pending_sql(
+    penv: ProjectEnv,
+    current: tuple[str, ...],
+    destination: str = "heads",
+    downgrade: bool = False,
+) -> Pending:
+    """Steps from ``current`` to ``destination`` (down, with ``downgrade``: what a
+    rollback would run), and the SQL they run.
 
     Alembic needs ``start:end`` for offline SQL; callers read ``start`` from the
     database, so the SQL is what the next upgrade of *that* database runs.
     """
     try:
-        steps = list(penv.upgrade_steps("heads", current))
+        steps_of = penv.downgrade_steps if downgrade else penv.upgrade_steps
+        steps = list(steps_of(destination, current))
     except (RevisionError, CommandError) as exc:
         raise RevisionProblem(
             f"database revision {describe_revs(current)} is not reachable in this repository:"
@@ -125,12 +134,17 @@ def pending_sql(penv: ProjectEnv, current: tuple[str, ...]) -> Pending:
         # a legacy database brought under control plans on what it really holds.
         source = penv.target.file_path
         try:
-            return Pending(steps, capture.upgrade_sql(penv, source))
+            return Pending(steps, capture.upgrade_sql(penv, source, destination, downgrade))
         except MigrationFailed as exc:
-            raise MigrationFailed(f"{exc.message} (on a throw-away copy: the real upgrade would"
+            raise MigrationFailed(f"{exc.message} (on a throw-away copy: the real run would"
                                   " fail the same way; nothing was changed)",
                                   project=exc.project) from exc  # fmt: skip
-    history = render_history(penv, current or None, len(steps))
+    if downgrade:
+        rendering = render(penv, current, destination, downgrade=True)
+        if rendering.error is not None:
+            raise rendering.error
+        return Pending(steps, rendering.sql)
+    history = render_history(penv, current or None, len(steps), destination)
     for rev, error in history.failures.items():
         if rev is None or not isinstance(error, MigrationFailed):
             raise error  # env.py itself cannot render: no plan at all

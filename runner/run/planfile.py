@@ -41,6 +41,7 @@ class PlannedTarget:
     end: list[str]
     checksums: dict[str, str]  # revision id -> checksum, in apply order
     sql_digest: str
+    destination: str = "heads"  # what the upgrade goes to: heads, or one revision
 
     @property
     def digest(self) -> str:
@@ -58,6 +59,7 @@ class PlannedTarget:
             end=list(result.after),
             checksums=checksums,
             sql_digest=sql_digest(result.sql),
+            destination=result.destination,
         )
 
 
