@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
 import nox
@@ -56,30 +58,46 @@ def lint(session: nox.Session) -> None:
     session.run("hadolint", "docker/Dockerfile")
 
 
-@nox.session
+def _runner(session: nox.Session, *args: str) -> None:
+    """Run the runner with the repository's .venv (what `make` bootstraps), no session
+    virtualenv: these sessions only call the runner, and building one per project (and
+    reinstalling it each run) cost tens of seconds for nothing."""
+    python = ROOT / ".venv" / "bin" / "python"
+    interpreter = str(python) if python.exists() else sys.executable
+    probe = subprocess.run([interpreter, "-c", "import runner"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        session.error(f"the runner is not installed for {interpreter}: run `make bootstrap` first")
+    session.run(interpreter, "-m", "runner", *args, external=True)
+
+
+@nox.session(venv_backend="none")
 def migrate(session: nox.Session) -> None:
-    """Upgrade one project: nox -s migrate -- NAME [REV]."""
+    """Upgrade one project: nox -s migrate -- NAME [REV] [runner options]."""
     if not session.posargs:
         session.error("name a project: nox -s migrate -- NAME [REV]")
-    _install(session)
-    session.run("python", "-m", "runner", "upgrade", *session.posargs)
+    _runner(session, "upgrade", *session.posargs)
 
 
-@nox.session
+@nox.session(venv_backend="none")
 @nox.parametrize("project", [nox.param(name, id=name) for name in _projects()])
 def upgrade(session: nox.Session, project: str) -> None:
     """Upgrade a project to head: nox -s "upgrade(NAME)"; nox -s upgrade does each in turn."""
-    _install(session)
-    session.run("python", "-m", "runner", "upgrade", project, *session.posargs)
+    _runner(session, "upgrade", project, *session.posargs)
 
 
-@nox.session
-def verify(session: nox.Session) -> None:
-    """Round-trip a project on a throw-away database: nox -s verify -- NAME [--db ...]."""
+@nox.session(venv_backend="none")
+def roundtrip(session: nox.Session) -> None:
+    """Round-trip a project on a throw-away database: nox -s roundtrip -- NAME [--db ...]."""
     if not session.posargs:
-        session.error("name a project (or --all): nox -s verify -- NAME [--db postgresql]")
-    _install(session)
-    session.run("python", "-m", "runner", "test", *session.posargs)
+        session.error("name a project (or --all): nox -s roundtrip -- NAME [--db postgresql]")
+    _runner(session, "test", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def verify(session: nox.Session) -> None:
+    """The old name of roundtrip (kept for one release; runner verify checks checksums)."""
+    session.warn("nox -s verify is now nox -s roundtrip (runner verify checks checksums)")
+    roundtrip(session)
 
 
 @nox.session(default=False)

@@ -35,6 +35,7 @@ def new_revision(
     branch_label: str | None = None,
     depends_on: str | None = None,
     splice: bool = False,
+    autogenerate: bool = False,
 ) -> CreatedFiles:
     """``revision``: a new revision on top of ``head``; with ``sql``, paired .sql files too.
 
@@ -42,6 +43,11 @@ def new_revision(
     that by default, as a guard against building on a stale revision by mistake)."""
     if not message.strip():
         raise ConfigError("a revision needs a message (-m)", project=penv.name)
+    if autogenerate:
+        if sql:
+            raise ConfigError("--autogenerate writes Alembic operations, not .sql files: use"
+                              " one or the other", project=penv.name)  # fmt: skip
+        return _autogenerate(penv, message, head, branch_label, depends_on, splice)
     script_dir = penv.script
     try:
         script = script_dir.generate_revision(
@@ -92,6 +98,46 @@ def new_revision(
             )  # fmt: skip
             files.append(sql_path)
     return CreatedFiles(project=penv.name, files=_shown(penv, files), revision=script.revision)
+
+
+def _autogenerate(
+    penv: ProjectEnv,
+    message: str,
+    head: str,
+    branch_label: str | None,
+    depends_on: str | None,
+    splice: bool,
+) -> CreatedFiles:
+    """A revision whose operations Alembic derives by comparing env.py's
+    ``target_metadata`` (your models) with the project's database."""
+    from alembic import command
+
+
+    if penv.target.file_path is not None:
+        penv.target.file_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        scripts = command.revision(
+            penv.config, message=docstring_text(message), autogenerate=True, head=head,
+            splice=splice, branch_label=branch_label, depends_on=depends_on,
+        )  # fmt: skip
+    except CommandError as exc:
+        detail = " ".join(str(exc).split())
+        if "does not provide a MetaData" in detail:
+            detail = (
+                "env.py has no target_metadata to compare the database with: set"
+                " target_metadata in the project's env.py to your models' MetaData"
+            )
+        raise RevisionProblem(
+            f"cannot autogenerate a revision: {detail}", project=penv.name
+        ) from exc
+    finally:
+        penv.forget_revisions()
+    script = scripts[0] if isinstance(scripts, list) else scripts
+    if script is None:
+        raise RevisionProblem("Alembic did not write a revision file", project=penv.name)
+    return CreatedFiles(
+        project=penv.name, files=_shown(penv, [Path(script.path)]), revision=script.revision
+    )
 
 
 def merge_heads(penv: ProjectEnv, message: str | None = None) -> CreatedFiles:

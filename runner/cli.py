@@ -173,6 +173,11 @@ def new(settings: Settings, name: str) -> None:
 @click.option(
     "--splice", is_flag=True, help="Allow --head to be a revision that is not a head (a branch)."
 )
+@click.option(
+    "--autogenerate", is_flag=True,
+    help="Write the operations that bring the database to env.py's target_metadata.",
+)  # fmt: skip
+@options.URL
 @pass_settings
 def revision(
     settings: Settings,
@@ -183,18 +188,21 @@ def revision(
     branch_label: str | None,
     depends_on: str | None,
     splice: bool,
+    autogenerate: bool,
+    url: str | None,
 ) -> None:
     """Create a new revision file in projects/NAME/versions."""
     from runner import authoring
 
     result = authoring.new_revision(
-        settings.env(name),
+        settings.env(name, url),
         message,
         sql=sql,
         head=head,
         branch_label=branch_label,
         depends_on=depends_on,
         splice=splice,
+        autogenerate=autogenerate,
     )
     _emit("revision", [result], "text")
 

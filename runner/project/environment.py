@@ -14,6 +14,7 @@ import argparse
 import configparser
 import logging
 import os
+import re
 import traceback
 import warnings
 from collections.abc import Iterator, Sequence
@@ -183,10 +184,36 @@ class ProjectEnv:
         try:
             script = self.script.get_revision(rev_id)
         except (RevisionError, CommandError) as exc:
-            raise RevisionProblem(one_line(exc), project=self.name) from exc
+            raise RevisionProblem(self.explain(exc), project=self.name) from exc
         if script is None:
             raise RevisionProblem(f"unknown revision {rev_id!r}", project=self.name)
         return script
+
+    def explain(self, exc: BaseException, current: Sequence[str] = ()) -> str:
+        """Alembic's message about a revision argument, with what to do about it."""
+        text = one_line(exc)
+        if match := _CANNOT_LOCATE.search(text):
+            return (
+                f"unknown revision {match[1]!r} (see: runner history {self.name}; an id, a"
+                " unique prefix of one, head, heads, base or -N is understood)"
+            )
+        if match := _RELATIVE.search(text):
+            sign, count = match[1], match[2]
+            way = "above" if sign == "+" else "below"
+            return (
+                f"there are fewer than {count} revisions {way} where the database is"
+                f" ({', '.join(current) or 'base'}); see: runner status {self.name}"
+            )
+        if "Ambiguous walk" in text or "ambiguous" in text.lower():
+            scripts = [self.script.get_revision(rev) for rev in current]
+            parents = sorted({p for s in scripts if s is not None for p in down_revisions(s)})
+            named = " or ".join(parents) if parents else "a revision id"
+            example = parents[0] if parents else "REV"
+            return (
+                f"a relative step is ambiguous at a merge of branches: name the revision to go"
+                f" to instead ({named}), as in: runner downgrade {self.name} {example}"
+            )
+        return text
 
     # The three step builders below are what alembic.command uses internally;
     # keeping them here means one place to adapt if Alembic renames them.
@@ -259,6 +286,10 @@ def _inside_the_repository(project: Project, config: AlembicConfig) -> None:
         " [alembic] section of alembic.ini",
         project=project.name,
     )
+
+
+_CANNOT_LOCATE = re.compile(r"Can't locate revision identified by '([^']*)'")
+_RELATIVE = re.compile(r"Relative revision ([+-])(\d+) didn't produce")
 
 
 def _history_warning(caught: list[warnings.WarningMessage]) -> str | None:

@@ -40,7 +40,7 @@ from runner.errors import (
     RevisionProblem,
     RunnerError,
 )
-from runner.project.environment import ProjectEnv, describe, one_line
+from runner.project.environment import ProjectEnv, describe
 from runner.project.revisions import describe_step, down_revisions
 
 # fn(current_heads, migration_context) -> steps; Alembic's env.py callback protocol.
@@ -185,7 +185,8 @@ def _run(
         try:
             steps = list(fn(rev, context))
         except (RevisionError, CommandError) as exc:
-            raise RevisionProblem(one_line(exc), project=penv.name) from exc
+            current = outcome.current or tuple(rev if isinstance(rev, tuple) else ())
+            raise RevisionProblem(penv.explain(exc, current), project=penv.name) from exc
         outcome.planned = steps
         return steps
 
