@@ -206,6 +206,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except subprocess.CalledProcessError as exc:
         print(f"build_image: failed ({exc.returncode}): {shlex.join(exc.cmd)}", file=sys.stderr)
+        if image_id(args.docker, args.base_image) is None:
+            print(
+                f"build_image: the base image {args.base_image} is not on this engine, and"
+                " pulling it failed: without a registry, make one from Debian's packages:"
+                ' BASE_IMAGE="$(bash docker/engine.sh)" make image',
+                file=sys.stderr,
+            )
         return 1
     done = time.monotonic()
     print(

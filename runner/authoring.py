@@ -112,7 +112,6 @@ def _autogenerate(
     ``target_metadata`` (your models) with the project's database."""
     from alembic import command
 
-
     if penv.target.file_path is not None:
         penv.target.file_path.parent.mkdir(parents=True, exist_ok=True)
     try:

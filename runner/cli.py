@@ -149,6 +149,14 @@ def list_(settings: Settings, fmt: str) -> None:
         except RunnerError as exc:
             failures.append(exc)
             results.append(commands.unlisted(project, exc.message))
+    if not results and fmt != "json":  # say where we looked, not nothing at all
+        from runner.project.repository import PROJECTS_DIR
+
+        click.echo(
+            f"no projects under {settings.root / PROJECTS_DIR} (create one with: runner new"
+            ' NAME; in the image, mount yours: -v "$PWD/projects:/app/projects")'
+        )
+        return
     _emit("list", results, fmt)
     _raise_first("list", failures)
 
@@ -697,12 +705,22 @@ class _Formatter(logging.Formatter):
 
 
 def _configure_logging() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter("%(message)s"))
-    handler.addFilter(redact.ScrubFilter())
     # The runner says what each step did when it is done (runner.run.write); Alembic's
     # own progress ("Running upgrade ...", the DDL mode) would say it a second time.
-    for name, level in (("runner", logging.INFO), ("alembic.runtime.migration", logging.WARNING)):
+    # On a terminal, Alembic's "Running" records feed the progress line instead.
+    alembic_level = logging.WARNING
+    handler: logging.Handler
+    if sys.stderr.isatty() and os.environ.get("RUNNER_PROGRESS", "1") != "0":
+        from runner.output import progress
+
+        handler = progress.TerminalHandler(sys.stderr)
+        progress.install(handler)
+        alembic_level = logging.INFO
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter("%(message)s"))
+    handler.addFilter(redact.ScrubFilter())
+    for name, level in (("runner", logging.INFO), ("alembic.runtime.migration", alembic_level)):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(level)
@@ -742,7 +760,12 @@ def _main(argv: Sequence[str] | None) -> None:
     # option itself, given anywhere, or its variable, as click would read it.
     debug = "--debug" in args or os.environ.get("RUNNER_DEBUG", "") not in {"", "0", "false"}
     try:
-        cli.main(args=args, prog_name="runner", standalone_mode=False)
+        try:
+            cli.main(args=args, prog_name="runner", standalone_mode=False)
+        finally:  # erase a progress line before any last words
+            progress = sys.modules.get("runner.output.progress")
+            if progress is not None:
+                progress.stop()
     except click.exceptions.NoArgsIsHelpError as exc:  # plain `runner`: the help is the answer
         exc.show()
         sys.exit(EXIT_USAGE)
@@ -760,6 +783,17 @@ def _main(argv: Sequence[str] | None) -> None:
             click.echo(redact.scrub(traceback.format_exc()), err=True)
         click.echo(f"error: {redact.scrub(str(exc))}", err=True)
         sys.exit(exc.exit_code)
+    except PermissionError as exc:  # the environment, not a bug: say what to change
+        if debug:
+            click.echo(redact.scrub(traceback.format_exc()), err=True)
+        where = exc.filename or "a file"
+        click.echo(
+            f"error: no permission to write or read {where} as uid {os.getuid()}: check its"
+            " owner and mode (in the Docker image, run as the owner of your files:"
+            ' --user "$(id -u):$(id -g)")',
+            err=True,
+        )
+        sys.exit(EXIT_USAGE)
     except Exception as exc:  # a bug: say so briefly, details with --debug
         if debug:
             click.echo(redact.scrub(traceback.format_exc()), err=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -87,9 +88,22 @@ class Runner:
         return Outcome(proc.returncode, proc.stdout, proc.stderr)
 
 
+@functools.cache
+def _pool() -> ServerPool:
+    """The one pool of this process: the report header and the fixture share it."""
+    return ServerPool()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say, in one line, which database servers this run uses (or why not)."""
+    from tests.databases import describe
+
+    return describe(_pool())
+
+
 @pytest.fixture(scope="session")
 def servers() -> Iterator[ServerPool]:
-    pool = ServerPool()
+    pool = _pool()
     yield pool
     pool.close()
 

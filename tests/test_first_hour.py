@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -208,6 +209,59 @@ def test_repair_says_what_it_recorded_and_does_nothing_on_a_healthy_database(
     assert document["recorded"] == []
 
 
+@pytest.fixture
+def unwritable() -> Iterator[Callable[[Path], None]]:
+    """Make a folder unwritable even for root (chattr +i), undone after the test."""
+    made: list[Path] = []
+
+    def freeze(path: Path) -> None:
+        if os.getuid() != 0:
+            path.chmod(0o555)
+            made.append(path)
+            return
+        frozen = subprocess.run(["chattr", "+i", str(path)], capture_output=True, check=False)
+        if frozen.returncode:
+            pytest.skip("running as root on a filesystem without chattr +i")
+        made.append(path)
+
+    yield freeze
+    for path in made:
+        if os.getuid() == 0:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        else:
+            path.chmod(0o755)
+
+
+def test_unwritable_folders_are_one_line_saying_what_to_do(
+    run: Runner, root: Path, unwritable: Callable[[Path], None]
+) -> None:
+    (root / "projects").mkdir(exist_ok=True)
+    unwritable(root / "projects")
+    refused = run("new", "demo")
+    assert refused.code == 2, refused.output
+    [line] = refused.err.splitlines()
+    assert line.startswith("error: no permission")
+    assert str(root / "projects") in line
+    assert '--user "$(id -u):$(id -g)"' in line
+
+    load_scenario("two_projects", root / "other")
+    run.root = root / "other"
+    (run.root / "var").mkdir(exist_ok=True)
+    unwritable(run.root / "var")
+    refused = run("upgrade", "alpha")
+    assert refused.code == 2, refused.output
+    last = refused.err.splitlines()[-1]
+    assert last.startswith("error: alpha: cannot open the database file")
+    assert "must be writable by this user" in last
+
+
+def test_list_without_projects_says_where_it_looked(run: Runner, root: Path) -> None:
+    listed = run.ok("list")
+    assert f"no projects under {root / 'projects'}" in listed.out
+    assert "runner new NAME" in listed.out
+    assert json.loads(run.ok("list", "--json").out)["projects"] == []
+
+
 # --- make ------------------------------------------------------------------------------------
 
 needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
@@ -281,3 +335,110 @@ def test_verbs_import_only_what_they_use(root: Path) -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def _answers(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        probe.settimeout(2)
+        return probe.connect_ex((host, port)) == 0
+
+
+def test_the_suite_says_which_servers_it_uses_and_finds_local_ones(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNNER_TEST_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-n0", "-p", "no:cacheprovider",
+         "tests/test_errors.py"],
+        capture_output=True, text=True, cwd=REPO, env=env, check=False,
+    )  # fmt: skip
+    [header] = [line for line in proc.stdout.splitlines() if line.startswith("database servers:")]
+    for backend, port, url in (("postgresql", 5432, "postgres@127.0.0.1:5432"),
+                               ("mysql", 3306, "root@127.0.0.1:3306")):  # fmt: skip
+        part = header.split(f"{backend}: ", 1)[1].split(";")[0]
+        if _answers("127.0.0.1", port):
+            assert url in part, header
+        else:
+            assert "no " in part or "testcontainers" in part, header
+
+
+def test_installing_the_runner_prints_no_packaging_warnings(tmp_path: Path) -> None:
+    """The first `make` builds this package: its metadata must not make setuptools
+    print deprecation boxes a new user would have to read and ignore."""
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    shutil.copytree(REPO / "runner", source / "runner",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+         "--disable-pip-version-check", "-w", str(tmp_path / "wheels"), str(source)],
+        capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    assert "deprecat" not in (built.stdout + built.stderr).lower(), built.stderr
+    assert list((tmp_path / "wheels").glob("docker_alembic-*.whl"))
+
+
+def test_make_image_without_a_registry_says_how_to_make_the_base(tmp_path: Path) -> None:
+    """No registry is reachable here, so Docker's pull cannot be run for real: a client
+    that answers as Docker does when the base image is absent and the pull fails."""
+    docker = tmp_path / "docker"
+    docker.write_text(
+        "#!/bin/sh\n"
+        'case "$1 $2" in\n'
+        '  "image inspect") echo "Error: No such image: $5" >&2; exit 1;;\n'
+        '  "build "*) echo "Get https://registry-1.docker.io/v2/: no such host" >&2; exit 1;;\n'
+        "esac\nexit 0\n"
+    )
+    docker.chmod(0o755)
+    (tmp_path / "build" / "wheels").mkdir(parents=True)
+    (tmp_path / "build" / "wheels" / "docker_alembic-0-py3-none-any.whl").write_bytes(b"")
+    built = subprocess.run(
+        [sys.executable, str(REPO / "docker" / "build_image.py"), "--docker", str(docker),
+         "--root", str(tmp_path), "--skip-wheels", "--base-image", "python:3.11-slim"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert built.returncode == 1
+    assert 'BASE_IMAGE="$(bash docker/engine.sh)" make image' in built.stderr
+
+
+def _on_a_terminal(root: Path, env: dict[str, str], *args: str) -> tuple[int, str]:
+    """Run the CLI with stderr on a pseudo-terminal; what the terminal showed."""
+    import pty
+
+    main, secondary = pty.openpty()
+    env = {**os.environ, **env, "RUNNER_ROOT": str(root)}
+    proc = subprocess.Popen([sys.executable, "-m", "runner", *args], stdout=subprocess.DEVNULL,
+                            stderr=secondary, env=env)  # fmt: skip
+    os.close(secondary)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main)
+    return proc.wait(timeout=60), shown.decode()
+
+
+def test_a_long_step_shows_a_progress_line_on_a_terminal_only(run: Runner, root: Path) -> None:
+    load_scenario("slow", root)
+    code, shown = _on_a_terminal(root, {"SLOWPOKE_SECONDS": "3.5"}, "upgrade", "slowpoke")
+    assert code == 0, shown
+    assert "running upgrade s1 -> s2, slow step (" in shown
+    # Erased before the step's own line, which then reads cleanly.
+    assert "\r\x1b[Kslowpoke: upgrade s1 -> s2, slow step (" in shown
+    assert "running upgrade base" not in shown  # a quick step shows no progress line
+
+    run.subprocess("downgrade", "slowpoke", "base")
+    run.env["SLOWPOKE_SECONDS"] = "3"  # as long, but piped
+    piped = run.subprocess("upgrade", "slowpoke")
+    assert piped.code == 0, piped.err
+    assert "\r" not in piped.err
+    assert "\x1b" not in piped.err
+    assert "running " not in piped.err

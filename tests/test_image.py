@@ -385,3 +385,35 @@ def test_repo_example_project_read_only_mount(image: str, tmp_path: Path) -> Non
     status = json.loads(result.stdout[result.stdout.index("{") : result.stdout.rindex("}") + 1])
     assert status["projects"][0]["up_to_date"] is True
     assert not list(projects.rglob("__pycache__"))
+
+
+def test_unwritable_mounts_say_whose_files_to_run_as(image: str, tmp_path: Path) -> None:
+    """Folders the image's own user cannot write: one line saying to run as their owner."""
+    wd = Workdir(projects=tmp_path / "projects", var=tmp_path / "var")
+    for folder in (wd.projects, wd.var):
+        folder.mkdir(mode=0o755)  # the caller's, not the image user's (10001)
+    base = ["run", "--rm", "--network", "none", *wd.mounts(), image]
+    refused = _docker(*base, "new", PROJECT, check=False)
+    assert refused.returncode == 2, refused.stderr
+    [line] = refused.stderr.splitlines()
+    assert line.startswith("error: no permission")
+    assert '--user "$(id -u):$(id -g)"' in line
+    assert "internal error" not in refused.stderr
+
+    # The caller's projects are writable, the database folder (someone else's) is not.
+    if os.getuid() == 0:
+        os.chown(wd.projects, CALLER_UID, CALLER_GID)
+    run_image(image, wd, "new", PROJECT)
+    as_caller = ["--user", f"{CALLER_UID}:{CALLER_GID}"]
+    refused = _docker(*base[:4], *as_caller, *base[4:], "upgrade", PROJECT, check=False)
+    assert refused.returncode == 2, refused.stderr
+    last = refused.stderr.splitlines()[-1]
+    assert last.startswith("error: demo: cannot open the database file /app/var/demo.sqlite")
+    assert "internal error" not in refused.stderr
+    assert '--user "$(id -u):$(id -g)"' in last
+
+
+def test_list_with_nothing_mounted_says_where_it_looked(image: str) -> None:
+    listed = _docker("run", "--rm", "--network", "none", image, "list")
+    assert "no projects under /app/projects" in listed.stdout
+    assert "-v" in listed.stdout

@@ -15,9 +15,11 @@ Two things here are deliberate:
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, pool
@@ -101,11 +103,27 @@ def connect(project: str, target: Target, engine: Engine) -> Connection:
     try:
         return engine.connect()
     except DBAPIError as exc:
+        if path is not None and not _usable(path):
+            # Not a server to wait for: a file or folder this user may not open.
+            raise ConfigError(
+                f"cannot open the database file {path} (URL from {target.source}) as uid"
+                f" {os.getuid()}: {describe_db_error(exc)}; {path.parent} (and the file, if it"
+                " exists) must be writable by this user (in the Docker image, run as the owner"
+                ' of your files: --user "$(id -u):$(id -g)")',
+                project=project,
+            ) from exc
         raise DatabaseUnreachable(
             f"cannot connect to {target.display} (URL from {target.source}):"
             f" {describe_db_error(exc)}",
             project=project,
         ) from exc
+
+
+def _usable(path: Path) -> bool:
+    """Whether this user may create (or open for writing) the database file."""
+    if path.exists():
+        return os.access(path, os.R_OK | os.W_OK) and os.access(path.parent, os.W_OK)
+    return os.access(path.parent, os.W_OK | os.X_OK)
 
 
 def lost(exc: BaseException, connection: Connection | None = None) -> bool:
