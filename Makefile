@@ -59,8 +59,11 @@ JSON_OPT = $(if $(DA_JSON),--json)
 $(STAMP): pyproject.toml
 	@echo "installing the runner and its development tools into $(VENV)/ (first run, or pyproject.toml changed)" >&2
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@# -qq: pip's errors only. Its warnings here are about the machine (index locations
+	@# in pip.conf that do not exist) and setuptools' notes on editable installs.
+	@$(BIN)/python -m pip install -qq --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install -qq --disable-pip-version-check -e '.[dev]'
+	@echo "installed: $(BIN)/runner, $(BIN)/nox, $(BIN)/pytest" >&2
 	@touch $@
 
 .PHONY: help bootstrap list new revision merge upgrade downgrade status current show branches plan history heads stamp apply log verify repair lint lint-revisions check-code roundtrip test image bench clean clean-db
