@@ -16,7 +16,7 @@ STAMP  := $(VENV)/.installed
 # recipe's shell as an environment variable and is quoted there ("$$DA_MSG"). A
 # message with backticks, $(...) or $(shell ...) is stored as typed, not run. (ARGS,
 # pytest's options for `make test`, are shell words on purpose: they are pasted.)
-INPUTS := PROJECT REV MSG PLAN FORMAT OUT DB DIALECT JUNIT ALL SQL JSON
+INPUTS := PROJECT REV MSG PLAN FORMAT OUT DB DIALECT JUNIT ALL SQL JSON ENV GROUP TARGET JOBS SHARD CONFIRM
 $(foreach v,$(INPUTS),$(eval export DA_$(v) := $$(value $(v))))
 unexport $(INPUTS)
 
@@ -53,8 +53,14 @@ $(error MSG is not set: run e.g. 'make revision PROJECT=$(DA_PROJECT) MSG="add i
 endif
 endif
 
-# The runner's options that most targets take: JSON=1, and the one-off URL.
+# The runner's options that most targets take: JSON=1, and which targets of a project
+# (ENV=prod, GROUP=tenants, TARGET='tenants/eu-*', JOBS=8, SHARD=2/4 or auto,
+# CONFIRM=prod for a protected one).
 JSON_OPT = $(if $(DA_JSON),--json)
+PICK_OPT = $(if $(DA_ENV),--env "$$DA_ENV") $(if $(DA_GROUP),--group "$$DA_GROUP") $(if $(DA_TARGET),--target "$$DA_TARGET") $(if $(DA_JOBS),--jobs "$$DA_JOBS") $(if $(DA_SHARD),--shard "$$DA_SHARD")
+WRITE_OPT = $(PICK_OPT) $(if $(DA_CONFIRM),--confirm "$$DA_CONFIRM")
+# PROJECT=x, ALL=1 (every project), or both (every target of x).
+WHICH = $(if $(DA_PROJECT),"$$DA_PROJECT") $(if $(DA_ALL),--all)
 
 $(STAMP): pyproject.toml
 	@echo "installing the runner and its development tools into $(VENV)/ (first run, or pyproject.toml changed)" >&2
@@ -72,6 +78,7 @@ $(STAMP): pyproject.toml
 # `make status PROJECT=x JSON=1 > status.json` is JSON.
 help: ## Show this help
 	@echo "usage: make <target> [PROJECT=name] [REV=revision] [MSG=message] [SQL=1] [ALL=1] [JSON=1]"
+	@echo "       targets of a project: [ENV=prod] [GROUP=tenants] [TARGET='tenants/eu-*'] [JOBS=8] [SHARD=1/4|auto] [CONFIRM=prod]"
 	@echo
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
@@ -80,8 +87,8 @@ bootstrap: $(STAMP) ## Create .venv and install the runner (every target does th
 list: $(STAMP) ## List projects and their database URLs
 	@$(RUNNER) list $(JSON_OPT)
 
-new: $(STAMP) ## Create projects/PROJECT
-	@$(RUNNER) new "$$DA_PROJECT"
+new: $(STAMP) ## Create projects/PROJECT [DIALECT=postgresql: with a targets.toml]
+	@$(RUNNER) new "$$DA_PROJECT" $(if $(DA_DIALECT),--dialect "$$DA_DIALECT")
 
 revision: $(STAMP) ## New revision: PROJECT=x MSG="..." [SQL=1 for paired .sql files]
 	@$(RUNNER) revision "$$DA_PROJECT" -m "$$DA_MSG" $(if $(DA_SQL),--sql)
@@ -89,14 +96,14 @@ revision: $(STAMP) ## New revision: PROJECT=x MSG="..." [SQL=1 for paired .sql f
 merge: $(STAMP) ## Merge the heads of PROJECT into one revision [MSG="..."]
 	@$(RUNNER) merge "$$DA_PROJECT" $(if $(DA_MSG),-m "$$DA_MSG")
 
-upgrade: $(STAMP) ## Apply revisions: PROJECT=x [REV=head], or ALL=1 for every project
-	@$(RUNNER) upgrade $(if $(DA_ALL),--all,"$$DA_PROJECT" $(if $(DA_REV),"$$DA_REV")) $(JSON_OPT)
+upgrade: $(STAMP) ## Apply revisions: PROJECT=x [REV=head] [ENV=...|GROUP=... JOBS=N], or ALL=1 for every project
+	@$(RUNNER) upgrade $(WHICH) $(if $(DA_REV),"$$DA_REV") $(WRITE_OPT) $(JSON_OPT)
 
 downgrade: $(STAMP) ## Revert: PROJECT=x REV=-1|<id>|base
-	@$(RUNNER) downgrade "$$DA_PROJECT" "$$DA_REV" $(JSON_OPT)
+	@$(RUNNER) downgrade "$$DA_PROJECT" "$$DA_REV" $(WRITE_OPT) $(JSON_OPT)
 
-status: $(STAMP) ## Current revision, heads, pending: [PROJECT=x] (all projects without it)
-	@$(RUNNER) status $(if $(DA_PROJECT),"$$DA_PROJECT") $(JSON_OPT)
+status: $(STAMP) ## Current revision, heads, pending: [PROJECT=x] (all projects without it; ALL=1: every target)
+	@$(RUNNER) status $(WHICH) $(PICK_OPT) $(JSON_OPT)
 
 current: $(STAMP) ## The revision(s) the database of PROJECT is at
 	@$(RUNNER) current "$$DA_PROJECT" $(JSON_OPT)
@@ -108,10 +115,10 @@ branches: $(STAMP) ## Branch points and branch labels of PROJECT
 	@$(RUNNER) branches "$$DA_PROJECT" $(JSON_OPT)
 
 plan: $(STAMP) ## SQL the next upgrade would run: PROJECT=x or ALL=1 [REV=...] [FORMAT=markdown] [OUT=plan.json]
-	@$(RUNNER) plan $(if $(DA_ALL),--all,"$$DA_PROJECT" $(if $(DA_REV),"$$DA_REV")) $(JSON_OPT) $(if $(DA_FORMAT),--format "$$DA_FORMAT") $(if $(DA_OUT),--out "$$DA_OUT")
+	@$(RUNNER) plan $(WHICH) $(if $(DA_REV),"$$DA_REV") $(PICK_OPT) $(JSON_OPT) $(if $(DA_FORMAT),--format "$$DA_FORMAT") $(if $(DA_OUT),--out "$$DA_OUT")
 
 apply: $(STAMP) ## Run a saved plan exactly, or refuse: PLAN=plan.json
-	@$(RUNNER) apply "$$DA_PLAN" $(JSON_OPT)
+	@$(RUNNER) apply "$$DA_PLAN" $(if $(DA_JOBS),--jobs "$$DA_JOBS") $(if $(DA_CONFIRM),--confirm "$$DA_CONFIRM") $(JSON_OPT)
 
 history: $(STAMP) ## Revisions of PROJECT, newest first, the applied ones marked
 	@$(RUNNER) history "$$DA_PROJECT" $(JSON_OPT)
@@ -120,16 +127,16 @@ heads: $(STAMP) ## Head revision(s) of PROJECT
 	@$(RUNNER) heads "$$DA_PROJECT" $(JSON_OPT)
 
 stamp: $(STAMP) ## Record REV as current without running it: PROJECT=x REV=<id>|heads|base
-	@$(RUNNER) stamp "$$DA_PROJECT" $$DA_REV $(JSON_OPT)
+	@$(RUNNER) stamp "$$DA_PROJECT" $$DA_REV $(WRITE_OPT) $(JSON_OPT)
 
 log: $(STAMP) ## Change log of PROJECT: every step run, newest first
-	@$(RUNNER) log "$$DA_PROJECT" $(JSON_OPT)
+	@$(RUNNER) log "$$DA_PROJECT" $(PICK_OPT) $(JSON_OPT)
 
 verify: $(STAMP) ## Check applied revisions of PROJECT against their checksums (ALL=1: every project)
-	@$(RUNNER) verify $(if $(DA_ALL),--all,"$$DA_PROJECT") $(JSON_OPT)
+	@$(RUNNER) verify $(WHICH) $(PICK_OPT) $(JSON_OPT)
 
 repair: $(STAMP) ## After review: re-record checksums of PROJECT, clear a failed state (logged)
-	@$(RUNNER) repair "$$DA_PROJECT" $(JSON_OPT)
+	@$(RUNNER) repair "$$DA_PROJECT" $(WRITE_OPT) $(JSON_OPT)
 
 roundtrip: $(STAMP) ## Round-trip PROJECT on a throw-away database (runner test): [DB=postgresql] [ALL=1]
 	@$(RUNNER) test $(if $(DA_ALL),--all,"$$DA_PROJECT") $(if $(DA_DB),--db "$$DA_DB") $(JSON_OPT)

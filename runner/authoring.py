@@ -19,9 +19,16 @@ _SQL_HEADER = """-- {direction} of revision {rev}: {message}
 """
 
 
-def new_project(root: Path, name: str) -> CreatedFiles:
-    """``new``: create ``projects/<name>/`` from the runner's template."""
+def new_project(root: Path, name: str, dialect: str | None = None) -> CreatedFiles:
+    """``new``: create ``projects/<name>/`` from the runner's template; with ``dialect``,
+    also its ``targets.toml`` declaring it."""
     project = repository.create(root, name)
+    if dialect is not None:
+        from runner.project import targets
+
+        (project.path / targets.TARGETS_FILE).write_text(
+            targets.template(name, dialect), encoding="utf-8"
+        )
     files = sorted(str(p.relative_to(root)) for p in project.path.rglob("*") if p.is_file())
     return CreatedFiles(project=name, files=files)
 

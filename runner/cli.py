@@ -9,6 +9,7 @@ imported inside it, so ``runner --help`` loads neither SQLAlchemy nor Alembic.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -30,6 +31,7 @@ from runner.errors import (
     EXIT_TERMINATED,
     EXIT_USAGE,
     ConfigError,
+    PartialFailure,
     Refused,
     RunnerError,
     Terminated,
@@ -38,8 +40,10 @@ from runner.options import output_format, write_options
 from runner.output import redact
 
 if TYPE_CHECKING:
+    from runner.fanout import Fleet
     from runner.project.environment import ProjectEnv
     from runner.project.repository import Project
+    from runner.run.fleet import Outcome
     from runner.run.write import WriteOptions
 
 log = logging.getLogger("runner")
@@ -95,17 +99,178 @@ class Settings:
 
 
 def _write_options(lock_timeout: float, transaction_per_revision: bool) -> WriteOptions:
+    from click.core import ParameterSource
+
     from runner.run.write import WriteOptions
 
-    return WriteOptions(lock_timeout=lock_timeout, per_revision=transaction_per_revision)
+    # Given on the command line (or RUNNER_LOCK_TIMEOUT), it wins over a targets file.
+    source = click.get_current_context().get_parameter_source("lock_timeout")
+    given = source not in (None, ParameterSource.DEFAULT)
+    return WriteOptions(lock_timeout=lock_timeout, per_revision=transaction_per_revision,
+                        lock_timeout_given=given)  # fmt: skip
 
 
-def _emit(command: str, results: Sequence[Any], fmt: str) -> None:
+def _fleet(targets: options.TargetOptions, all_: bool) -> Fleet:
+    """The target options, parsed: which targets, how many at once, this job's shard."""
+    from runner import fanout
+    from runner.project import targets as declared
+
+    named = [flag for flag, value in (("--env", targets.env), ("--group", targets.group),
+                                      ("--target", targets.patterns)) if value]  # fmt: skip
+    if len(named) > 1:
+        raise ConfigError(f"give one of {' and '.join(named)}, not both")
+    shard = declared.parse_shard(targets.shard, os.environ) if targets.shard else None
+    choice = declared.Choice(targets.env, targets.group, targets.patterns, everything=all_)
+    return fanout.Fleet(choice, targets.jobs, targets.fail_fast, targets.canary, shard,
+                        declared.confirmations(targets.confirm, os.environ),
+                        targets.junit)  # fmt: skip
+
+
+def _names(name: str | None, all_: bool, verb: str) -> list[str] | None:
+    """The project named, or None for every project (``--all``)."""
+    if not name and not all_:
+        raise ConfigError(f"{verb}: missing project name (or --all)")
+    return [name] if name else None
+
+
+def _over_targets(
+    settings: Settings,
+    verb: str,
+    names: list[str] | None,
+    url: str | None,
+    spec: Fleet,
+    work: Callable[[ProjectEnv, Any], Any],
+    fmt: str,
+    *,
+    writing: bool,
+    text: Callable[[Sequence[Any], Sequence[Outcome], Sequence[tuple[str, str]]], str]
+    | None = None,
+    unreadable: Callable[[Outcome], Any] | None = None,
+) -> list[Outcome]:
+    """Run ``work(penv, settings)`` on every selected target and print the results.
+
+    One target, named plainly (``runner upgrade billing``): the result as before,
+    and an error is raised as it is. Several (or ``--group``, ``--jobs``, ...): every
+    target runs, then a summary (text) or one document with a ``summary`` (JSON);
+    the caller decides what failures mean. ``unreadable`` turns a failed target into
+    a result row (``status`` lists every target, reachable or not); ``text`` renders
+    the results and outcomes instead of the summary table.
+    """
+    from runner import fanout
+    from runner.output import render
+    from runner.run import fleet
+
+    plan = fanout.items(settings.root, names, url, spec, work, writing=writing)
+    if len(plan.items) == 1 and names is not None and not spec.wants_summary and not plan.skipped:
+        item = plan.items[0]
+        try:
+            result = item.work()
+        except RunnerError as exc:
+            if exc.project in (None, item.project):
+                exc.project = item.label
+            raise
+        _emit(verb, [result], fmt, text)
+        outcomes = [fleet.Outcome(item.project, item.target, fleet.OK, 0.0, result)]
+        if spec.junit is not None:
+            _targets_junit(spec.junit, verb, outcomes, [])
+        return outcomes
+    outcomes = fanout.run(plan, spec, writing=writing, on_done=_said(len(plan.items), writing))
+    if spec.junit is not None:
+        _targets_junit(spec.junit, verb, outcomes, plan.skipped)
+    results = []
+    for outcome in outcomes:
+        if outcome.state == fleet.OK:
+            results.append(outcome.result)
+        elif outcome.state == fleet.FAILED and unreadable is not None:
+            results.append(unreadable(outcome))
+    _emitted.append(verb)
+    if fmt == "json":
+        summary = render.fleet_summary(outcomes, plan.skipped)
+        click.echo(render.to_json(verb, results, summary=summary))
+    elif text is not None:
+        click.echo(redact.scrub(text(results, outcomes, plan.skipped)))
+    else:
+        click.echo(redact.scrub(render.summary_table(outcomes, plan.skipped)))
+    if not plan.items:
+        log.info("%s: no target selected%s", verb, " in this shard" if spec.shard else "")
+    return outcomes
+
+
+def _targets_junit(path: Path, verb: str, outcomes: Sequence[Outcome],
+                   skipped: Sequence[tuple[str, str]]) -> None:  # fmt: skip
+    """One testsuite per project, one testcase per target: failed, or skipped when not
+    run or left out (a protected target), with the error as the failure's message."""
+    from runner.output import junit
+
+    suites: dict[str, junit.Suite] = {}
+    for o in outcomes:
+        failures = [junit.Failure(o.error or "failed", f"exit {o.exit_code}")] if (
+            o.state == "failed") else []  # fmt: skip
+        case = junit.Case(f"{verb}.{o.project}", o.target, o.seconds, failures,
+                          "not run after a failure" if o.state == "not run" else None)  # fmt: skip
+        suites.setdefault(o.project, junit.Suite(o.project)).cases.append(case)
+    for label, why in skipped:
+        project, _, target = label.partition("@")
+        suite = suites.setdefault(project, junit.Suite(project))
+        suite.cases.append(junit.Case(f"{verb}.{project}", target, skipped=why))
+    junit.write(path, f"runner {verb}", list(suites.values()))
+
+
+def _said(total: int, writing: bool = True) -> Callable[[Outcome, int, int], None]:
+    """Per target, as it finishes: the terminal's progress line and, for a write, one
+    line on stderr (a read's results are all in its table)."""
+    failed = [0]
+
+    def done(outcome: Outcome, finished: int, _total: int) -> None:
+        from runner.output import progress
+
+        if not writing:
+            failed[0] += outcome.state == "failed"
+        elif outcome.state == "failed":
+            failed[0] += 1
+            log.info("%s", outcome.error)
+        elif outcome.state == "ok":
+            label = outcome.project if outcome.target == "default" else (
+                f"{outcome.project}@{outcome.target}")  # fmt: skip
+            log.info("%s: done (%.1f s)", label, outcome.seconds)
+        progress.headline(f"targets {finished}/{total} done, {failed[0]} failed")
+
+    return done
+
+
+def _raise_partial(verb: str, outcomes: Sequence[Outcome]) -> None:
+    """After a run over several targets: exit 6 naming the failed ones, if any."""
+    failed = [o for o in outcomes if o.state == "failed"]
+    if not failed:
+        return
+    if len(outcomes) == 1:  # one target after all: its own error and exit code
+        error = RunnerError(failed[0].error or "failed")
+        error.exit_code = failed[0].exit_code
+        raise error
+    not_run = sum(1 for o in outcomes if o.state == "not run")
+    labels = ", ".join(f"{o.project}@{o.target} (exit {o.exit_code})" for o in failed[:5])
+    more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+    tail = f"; {not_run} not run" if not_run else ""
+    raise PartialFailure(
+        f"{verb}: {len(failed)} of {len(outcomes)} target(s) failed: {labels}{more}{tail}"
+        " (see the summary; a rerun does only what is still pending)"
+    )
+
+
+def _emit(
+    command: str,
+    results: Sequence[Any],
+    fmt: str,
+    text: Callable[[Sequence[Any], Sequence[Outcome], Sequence[tuple[str, str]]], str]
+    | None = None,
+) -> None:
     from runner.output import render
 
     _emitted.append(command)
     if fmt == "json":
         click.echo(render.to_json(command, results))
+    elif text is not None:
+        click.echo(redact.scrub(text(results, [], [])))
     else:
         click.echo(redact.scrub("\n".join(render.text(r) for r in results)))
 
@@ -163,12 +328,16 @@ def list_(settings: Settings, fmt: str) -> None:
 
 @cli.command()
 @click.argument("name")
+@click.option(
+    "--dialect", type=click.Choice(options.DIALECTS), default=None,
+    help="Also write projects/NAME/targets.toml declaring the project's dialect.",
+)  # fmt: skip
 @pass_settings
-def new(settings: Settings, name: str) -> None:
+def new(settings: Settings, name: str, dialect: str | None) -> None:
     """Create projects/NAME as a new Alembic environment with its own version table."""
     from runner import authoring
 
-    _emit("new", [authoring.new_project(settings.root, name)], "text")
+    _emit("new", [authoring.new_project(settings.root, name, dialect)], "text")
 
 
 @cli.command()
@@ -220,6 +389,7 @@ def revision(
 @click.argument("rev", required=False, default="head")
 @options.ALL
 @options.URL
+@options.target_options(writing=True)
 @write_options
 @click.option(
     "--sql", is_flag=True, help="Print the SQL instead of running it (the same as: runner plan)."
@@ -232,27 +402,31 @@ def upgrade(
     rev: str,
     all_: bool,
     url: str | None,
+    targets: options.TargetOptions,
     sql: bool,
     fmt: str,
     lock_timeout: float,
     transaction_per_revision: bool,
 ) -> None:
-    """Apply revisions of NAME up to REV (default: head), after verify passes."""
+    """Apply revisions of NAME up to REV (default: head), after verify passes.
+
+    On a project that declares targets, name one (--env, --group, --target) or use
+    --all; each target is locked on its own, and --jobs runs several at once."""
     from runner import commands
 
     if sql:  # Alembic's --sql: what would run, never connecting to change anything
-        _plan(settings, name, all_, url, "heads" if rev == "head" else rev, None, fmt, None)
+        _plan(settings, name, all_, url, targets, "heads" if rev == "head" else rev, None, fmt,
+              None)  # fmt: skip
         return
-
-    if all_ and rev != "head":
+    if all_ and not name and rev != "head":
         raise ConfigError("upgrade --all takes no revision: every project goes to its head")
     write = _write_options(lock_timeout, transaction_per_revision)
-    _run_each(
-        "upgrade",
-        settings.envs(name, all_, url, "upgrade"),
-        lambda e: commands.upgrade(e, rev, write),
-        fmt,
-    )
+    outcomes = _over_targets(
+        settings, "upgrade", _names(name, all_, "upgrade"), url, _fleet(targets, all_),
+        lambda penv, s: commands.upgrade(penv, rev, write.for_target(s.lock_timeout)), fmt,
+        writing=True,
+    )  # fmt: skip
+    _raise_partial("upgrade", outcomes)
 
 
 @cli.command()
@@ -271,6 +445,7 @@ def merge(settings: Settings, name: str, message: str | None) -> None:
 @click.argument("name")
 @click.argument("rev")
 @options.URL
+@options.target_options(writing=True)
 @write_options
 @output_format("text", "json")
 @pass_settings
@@ -279,6 +454,7 @@ def downgrade(
     name: str,
     rev: str,
     url: str | None,
+    targets: options.TargetOptions,
     fmt: str,
     lock_timeout: float,
     transaction_per_revision: bool,
@@ -287,48 +463,72 @@ def downgrade(
     from runner import commands
 
     write = _write_options(lock_timeout, transaction_per_revision)
-    _emit("downgrade", [commands.downgrade(settings.env(name, url), rev, write)], fmt)
+    outcomes = _over_targets(
+        settings, "downgrade", [name], url, _fleet(targets, False),
+        lambda penv, s: commands.downgrade(penv, rev, write.for_target(s.lock_timeout)), fmt,
+        writing=True,
+    )  # fmt: skip
+    _raise_partial("downgrade", outcomes)
 
 
 @cli.command()
 @click.argument("name", required=False)
+@options.ALL
 @options.URL
+@options.target_options(writing=False)
 @output_format("text", "json")
 @pass_settings
-def status(settings: Settings, name: str | None, url: str | None, fmt: str) -> None:
+def status(
+    settings: Settings,
+    name: str | None,
+    all_: bool,
+    url: str | None,
+    targets: options.TargetOptions,
+    fmt: str,
+) -> None:
     """Current revision, heads and pending count of NAME (all projects without NAME).
 
-    Over all projects, one that cannot be read (unreachable database, broken
-    revision file) is shown with its problem and the others still are; the exit
-    code is then that of the first problem."""
+    Over several projects or targets, one that cannot be read (unreachable database,
+    broken revision file) is shown with its problem and the others still are; the
+    exit code is then that of the first problem. With --group, a count of the fleet:
+    how many at head, behind, awaiting repair, unreachable."""
     from runner import commands
+    from runner.output import render
 
-    if name:
-        result = commands.status(settings.env(name, url))
-        _emit("status", [result], fmt)
-        if result.problem:  # what makes a write refuse makes status fail too
-            raise Refused(result.problem, project=name)
-        return
-    results, failures = [], []
-    for project, loaded in settings.each(url):
-        try:
-            if isinstance(loaded, RunnerError):
-                raise loaded
-            results.append(commands.status(loaded))
-        except RunnerError as exc:
-            failures.append(exc)
-            target = None if isinstance(loaded, RunnerError) else loaded.target
-            results.append(commands.unreadable_status(project.name, target, exc.message))
-    if fmt == "json":
-        _emit("status", results, fmt)
-    else:  # all projects at a glance: one row each
-        from runner.output import render
+    def table(results: Sequence[Any], outcomes: Sequence[Outcome],
+              _skipped: Sequence[tuple[str, str]]) -> str:  # fmt: skip
+        if not outcomes:  # one target, named: its detail
+            return "\n".join(render.text(r) for r in results)
+        shown = render.status_table(results)
+        if len(results) > 1 and any(r.target for r in results):
+            unreachable = sum(1 for o in outcomes if o.exit_code == 3)
+            shown += "\n" + render.status_counts(results, unreachable)
+        return shown
 
-        click.echo(redact.scrub(render.status_table(results)))
-    _raise_first("status", failures)
-    troubled = [r.project for r in results if r.problem]
+    def unreadable(outcome: Outcome) -> Any:
+        message = (outcome.error or "").split(": ", 1)[-1]
+        result = commands.unreadable_status(outcome.project, None, message)
+        target = None if outcome.target in ("default", "-") else outcome.target
+        return dataclasses.replace(result, target=target)
+
+    spec = _fleet(targets, all_)
+    names = [name] if name else None
+    outcomes = _over_targets(settings, "status", names, url, spec,
+                             lambda penv, _s: commands.status(penv), fmt, writing=False,
+                             text=table if name is None or spec.wants_summary or all_ else None,
+                             unreadable=unreadable)  # fmt: skip
+    failed = [o for o in outcomes if o.state == "failed"]
+    if failed:
+        what = "project(s)" if all(o.target in ("default", "-") for o in outcomes) else "target(s)"
+        summary = RunnerError(f"status: {len(failed)} {what} could not be read")
+        summary.exit_code = failed[0].exit_code
+        raise summary
+    troubled = [o.result for o in outcomes if o.result is not None and o.result.problem]
+    if len(outcomes) == 1 and troubled:  # what makes a write refuse makes status fail too
+        raise Refused(troubled[0].problem, project=render.who(troubled[0]))
     if troubled:
-        raise Refused(f"status: a problem in {', '.join(troubled)}; see above")
+        raise Refused(f"status: a problem in {', '.join(render.who(r) for r in troubled)};"
+                      " see above")  # fmt: skip
 
 
 def _raise_first(verb: str, failures: Sequence[RunnerError]) -> None:
@@ -403,6 +603,7 @@ def heads(settings: Settings, name: str, fmt: str) -> None:
 @click.argument("revs", nargs=-1, required=True)
 @click.option("--purge", is_flag=True, help="Empty the version table first.")
 @options.URL
+@options.target_options(writing=True)
 @write_options
 @output_format("text", "json")
 @pass_settings
@@ -412,6 +613,7 @@ def stamp(
     revs: tuple[str, ...],
     purge: bool,
     url: str | None,
+    targets: options.TargetOptions,
     fmt: str,
     lock_timeout: float,
     transaction_per_revision: bool,
@@ -420,8 +622,13 @@ def stamp(
     from runner import commands
 
     write = _write_options(lock_timeout, transaction_per_revision)
-    result = commands.stamp(settings.env(name, url), revs, purge=purge, options=write)
-    _emit("stamp", [result], fmt)
+    outcomes = _over_targets(
+        settings, "stamp", [name], url, _fleet(targets, False),
+        lambda penv, s: commands.stamp(penv, revs, purge=purge,
+                                       options=write.for_target(s.lock_timeout)),
+        fmt, writing=True,
+    )  # fmt: skip
+    _raise_partial("stamp", outcomes)
 
 
 def _anchor(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
@@ -437,6 +644,7 @@ def _anchor(_ctx: click.Context, _param: click.Parameter, value: str | None) -> 
 @click.argument("name", required=False)
 @options.ALL
 @options.URL
+@options.target_options(writing=False)
 @click.option(
     "--anchor", metavar="ID:HASH", callback=_anchor, default=None,
     help="A change-log row kept outside the database (runner log NAME --head): fail if it"
@@ -449,6 +657,7 @@ def verify(
     name: str | None,
     all_: bool,
     url: str | None,
+    targets: options.TargetOptions,
     anchor: tuple[int, str] | None,
     fmt: str,
 ) -> None:
@@ -456,21 +665,34 @@ def verify(
     version table and its own chain (exit 4 on a problem)."""
     from runner import commands
 
-    results = []
-
-    def check(penv: ProjectEnv) -> Any:
-        results.append(commands.verify_project(penv, anchor))
-        return results[-1]
-
-    _run_each("verify", settings.envs(name, all_, url, "verify"), check, fmt)
-    bad = [r.project for r in results if not r.ok]
+    outcomes = _over_targets(
+        settings, "verify", _names(name, all_, "verify"), url, _fleet(targets, all_),
+        lambda penv, _s: commands.verify_project(penv, anchor), fmt, writing=False,
+        text=_texts_then_summary,
+    )  # fmt: skip
+    _raise_partial("verify", outcomes)
+    bad = [o.result for o in outcomes if o.result is not None and not o.result.ok]
     if bad:
-        raise Refused(f"verify found problems in {', '.join(bad)}")
+        from runner.output.render import who
+
+        raise Refused(f"verify found problems in {', '.join(who(r) for r in bad)}")
+
+
+def _texts_then_summary(results: Sequence[Any], outcomes: Sequence[Outcome],
+                        skipped: Sequence[tuple[str, str]]) -> str:  # fmt: skip
+    """Each result's own text; over several targets, the summary after them."""
+    from runner.output import render
+
+    shown = [render.text(r) for r in results]
+    if outcomes:
+        shown.append(render.summary_table(outcomes, skipped))
+    return "\n".join(shown)
 
 
 @cli.command()
 @click.argument("name")
 @options.URL
+@options.target_options(writing=True)
 @write_options
 @output_format("text", "json")
 @pass_settings
@@ -478,6 +700,7 @@ def repair(
     settings: Settings,
     name: str,
     url: str | None,
+    targets: options.TargetOptions,
     fmt: str,
     lock_timeout: float,
     transaction_per_revision: bool,
@@ -486,7 +709,12 @@ def repair(
     from runner import commands
 
     write = _write_options(lock_timeout, transaction_per_revision)
-    _emit("repair", [commands.repair(settings.env(name, url), write)], fmt)
+    outcomes = _over_targets(
+        settings, "repair", [name], url, _fleet(targets, False),
+        lambda penv, s: commands.repair(penv, write.for_target(s.lock_timeout)), fmt,
+        writing=True,
+    )  # fmt: skip
+    _raise_partial("repair", outcomes)
 
 
 @cli.command("log")
@@ -500,6 +728,7 @@ def repair(
     help="Print only ID:HASH of the newest row, to keep outside the database (verify --anchor).",
 )  # fmt: skip
 @options.URL
+@options.target_options(writing=False)
 @output_format("text", "json")
 @pass_settings
 def log_(
@@ -511,17 +740,28 @@ def log_(
     limit: int | None,
     head: bool,
     url: str | None,
+    targets: options.TargetOptions,
     fmt: str,
 ) -> None:
     """The change log of NAME: every step run, newest first."""
     from runner import commands
 
-    if head:
-        newest = commands.change_history(settings.env(name, url), limit=1).entries
-        click.echo(f"{newest[0].id}:{newest[0].row_hash}" if newest else "")
-        return
-    result = commands.change_history(settings.env(name, url), revision, since, until, limit)
-    _emit("log", [result], fmt)
+    def newest(results: Sequence[Any], _outcomes: Sequence[Outcome],
+               _skipped: Sequence[tuple[str, str]]) -> str:  # fmt: skip
+        rows = [(r, r.entries[0]) for r in results if r.entries]
+        if len(results) == 1:
+            return f"{rows[0][1].id}:{rows[0][1].row_hash}" if rows else ""
+        from runner.output.render import who
+
+        return "\n".join(f"{who(r)} {e.id}:{e.row_hash}" for r, e in rows)
+
+    outcomes = _over_targets(
+        settings, "log", [name], url, _fleet(targets, False),
+        lambda penv, _s: commands.change_history(penv, revision, since, until,
+                                                 1 if head else limit),
+        "text" if head else fmt, writing=False, text=newest if head else _texts_then_summary,
+    )  # fmt: skip
+    _raise_partial("log", outcomes)
 
 
 @cli.command()
@@ -529,6 +769,7 @@ def log_(
 @click.argument("rev", required=False, default="heads")
 @options.ALL
 @options.URL
+@options.target_options(writing=False)
 @click.option(
     "--down", "down_to", metavar="REV", default=None,
     help="The SQL a downgrade to REV (-1, an id, base) would run: a rollback, for review.",
@@ -545,13 +786,17 @@ def plan(
     rev: str,
     all_: bool,
     url: str | None,
+    targets: options.TargetOptions,
     down_to: str | None,
     fmt: str,
     out: Path | None,
 ) -> None:
     """SQL the next upgrade of NAME would run, from the database's current revision up to
-    REV (default: heads), with the lint findings of the pending revisions."""
-    _plan(settings, name, all_, url, rev, down_to, fmt, out)
+    REV (default: heads), with the lint findings of the pending revisions.
+
+    On a project that declares targets, every target is planned unless some are
+    named: a merge request shows what each database will run."""
+    _plan(settings, name, all_, url, targets, rev, down_to, fmt, out)
 
 
 def _plan(
@@ -559,6 +804,7 @@ def _plan(
     name: str | None,
     all_: bool,
     url: str | None,
+    targets: options.TargetOptions,
     rev: str,
     down_to: str | None,
     fmt: str,
@@ -570,26 +816,38 @@ def _plan(
 
     if down_to is not None and out is not None:
         raise ConfigError("plan --down is for review: only upgrade plans are saved for apply")
-    if all_ and rev != "heads":
+    if all_ and not name and rev != "heads":
         raise ConfigError("plan --all takes no revision: every project is planned to its heads")
-    envs = settings.envs(name, all_, url, "plan")
-    if down_to is not None:
-        results = [commands.plan(penv, down_to, downgrade=True) for penv in envs]
-    else:
-        results = [commands.plan(penv, rev) for penv in envs]
-    if out is not None:
-        planfile.write(out, [planfile.PlannedTarget.from_result(r, r.checksums) for r in results],
+
+    def work(penv: ProjectEnv, _s: Any) -> Any:
+        if down_to is not None:
+            return commands.plan(penv, down_to, downgrade=True)
+        return commands.plan(penv, rev)
+
+    def shown(results: Sequence[Any], outcomes: Sequence[Outcome],
+              skipped: Sequence[tuple[str, str]]) -> str:  # fmt: skip
+        if fmt == "markdown":
+            text = render.plan_markdown(results)
+            failed = [o.error for o in outcomes if o.state == "failed"]
+            return text + "".join(f"\n> ❌ not planned: {error}\n" for error in failed)
+        return _texts_then_summary(results, outcomes, skipped)
+
+    outcomes = _over_targets(settings, "plan", _names(name, all_, "plan"), url,
+                             _fleet(targets, all_), work, fmt, writing=False,
+                             text=shown)  # fmt: skip
+    planned = [o.result for o in outcomes if o.result is not None]
+    if out is not None and planned:
+        planfile.write(out, [planfile.PlannedTarget.from_result(r, r.checksums) for r in planned],
                        provenance.read(os.environ, settings.root).git_commit)  # fmt: skip
         log.info("plan saved to %s (apply it with: runner apply %s)", out, out)
-    if fmt == "markdown":
-        click.echo(render.plan_markdown(results))
-    else:
-        _emit("plan", results, fmt)
+    _raise_partial("plan", outcomes)
 
 
 @cli.command()
 @click.argument("planfile_", metavar="PLANFILE", type=click.Path(dir_okay=False, path_type=Path))
 @options.URL
+@options.JOBS
+@options.CONFIRM
 @write_options
 @output_format("text", "json")
 @pass_settings
@@ -597,19 +855,52 @@ def apply(
     settings: Settings,
     planfile_: Path,
     url: str | None,
+    jobs: int,
+    confirm: tuple[str, ...],
     fmt: str,
     lock_timeout: float,
     transaction_per_revision: bool,
 ) -> None:
     """Apply a saved plan exactly: refuse (exit 4) if a revision, the heads, the SQL or
-    the database moved since it was made."""
-    from runner import commands
+    the database moved since it was made. Each target of the plan on its own."""
+    from runner import commands, fanout
+    from runner.project import targets as declared
     from runner.run import planfile
 
     write = _write_options(lock_timeout, transaction_per_revision)
-    planned = {t.project: t for t in planfile.read(planfile_)}
-    envs = [settings.env(project, url) for project in planned]
-    _run_each("apply", envs, lambda e: commands.apply_plan(e, planned[e.name], write), fmt)
+    confirmed = declared.confirmations(confirm, os.environ)
+    entries = planfile.read(planfile_)
+    plans = []
+    for entry in entries:  # each entry names its project and target: reach exactly that one
+        chosen = declared.Choice(patterns=(entry.target,)) if entry.target else declared.Choice()
+        spec = fanout.Fleet(chosen, jobs, confirmed=confirmed)
+
+        def work(penv: ProjectEnv, s: Any, entry: Any = entry) -> Any:
+            return commands.apply_plan(penv, entry, write.for_target(s.lock_timeout))
+
+        plans.append(fanout.items(settings.root, [entry.project], url, spec, work, writing=True))
+    plan_ = fanout.Plan([i for p in plans for i in p.items], [])
+    spec = fanout.Fleet(declared.Choice(), jobs)
+    if len(plan_.items) == 1:
+        item = plan_.items[0]
+        try:
+            result = item.work()
+        except RunnerError as exc:
+            if exc.project in (None, item.project):
+                exc.project = item.label
+            raise
+        _emit("apply", [result], fmt)
+        return
+    outcomes = fanout.run(plan_, spec, writing=True, on_done=_said(len(plan_.items)))
+    from runner.output import render
+
+    _emitted.append("apply")
+    results = [o.result for o in outcomes if o.result is not None]
+    if fmt == "json":
+        click.echo(render.to_json("apply", results, summary=render.fleet_summary(outcomes)))
+    else:
+        click.echo(redact.scrub(render.summary_table(outcomes)))
+    _raise_partial("apply", outcomes)
 
 
 @cli.command("test")
@@ -630,7 +921,7 @@ def test_(
     settings: Settings,
     name: str | None,
     all_: bool,
-    backend: str,
+    backend: str | None,
     server_url: str | None,
     junit_file: Path | None,
     fmt: str,
@@ -638,12 +929,20 @@ def test_(
     """Round-trip every revision of NAME on a throw-away database: up, down, compare, up."""
     from runner.errors import RoundTripFailed
     from runner.output import junit  # only the verbs with per-item verdicts pay for XML
+    from runner.project import targets as declared
     from runner.roundtrip import walk
 
     # "sqlite://" only stands in for the project's own URL, which a test never uses
     # (and must not fail on): each project is re-pointed at its throw-away database.
     envs = settings.envs(name, all_, "sqlite://", "test")
-    results = walk.run_tests(envs, backend, server_url)
+    # Each project on its own dialect (--db, else the one its targets file declares):
+    # one throw-away server per dialect, the results in the projects' order.
+    kinds = [backend or declared.load(e.project).dialect or "sqlite" for e in envs]
+    by_kind: dict[str, list[Any]] = {}
+    for kind in dict.fromkeys(kinds):
+        chosen = [e for e, k in zip(envs, kinds, strict=True) if k == kind]
+        by_kind[kind] = walk.run_tests(chosen, kind, server_url)
+    results = [by_kind[k].pop(0) for k in kinds]
     if junit_file is not None:
         junit.write(junit_file, "runner test", walk.junit_suites(results))
     _emit("test", results, fmt)
@@ -672,25 +971,17 @@ def lint_(
     """Check NAME's history and upgrade SQL for risky changes (offline, no database)."""
     from runner.lint import pipeline
     from runner.output import junit
+    from runner.project import targets as declared
 
-    results = [pipeline.lint(e, dialect) for e in settings.envs(name, all_, url, "lint")]
+    def dialect_of(penv: ProjectEnv) -> str | None:
+        """--dialect, else the declared one (unless --url names the database)."""
+        return dialect or (declared.load(penv.project).dialect if url is None else None)
+
+    results = [pipeline.lint(e, dialect_of(e)) for e in settings.envs(name, all_, url, "lint")]
     if junit_file is not None:
         junit.write(junit_file, "runner lint", pipeline.junit_suites(results))
     _emit("lint", results, fmt)
     pipeline.raise_if_failed(results)
-
-
-def _run_each(
-    verb: str, envs: Sequence[ProjectEnv], fn: Callable[[ProjectEnv], Any], fmt: str
-) -> None:
-    """Run ``fn`` per project; print what succeeded even when a later one fails."""
-    results: list[Any] = []
-    try:
-        for penv in envs:
-            results.append(fn(penv))
-    finally:
-        if results:
-            _emit(verb, results, fmt)
 
 
 # --- entry point -------------------------------------------------------------

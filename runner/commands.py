@@ -20,7 +20,7 @@ from alembic.util import CommandError
 
 from runner.db import locking
 from runner.db.target import Target
-from runner.errors import Refused, RevisionProblem
+from runner.errors import Refused, RevisionProblem, RunnerError
 from runner.output.results import (
     Direction,
     HistoryResult,
@@ -64,15 +64,47 @@ def _require_single_head(penv: ProjectEnv, verb: str) -> None:
 
 
 def describe_project(penv: ProjectEnv) -> ProjectInfo:
-    """``list``: a project's URL and history shape, without touching the database."""
+    """``list``: a project's URL and history shape, without touching the database.
+
+    A project that declares a server dialect never runs on the embedded SQLite file:
+    when its variable is unset, its URL is shown as not set rather than as that file."""
+    from runner.db.backends import backend
+    from runner.project import resolve, targets
+
+    declaration = targets.load(penv.project)
+    url, source = penv.target.display, penv.target.source
+    dialect = declaration.dialect
+    if declaration.declares_targets:  # what a command naming no target reaches
+        url, source = _default_reach(declaration, penv)
+    elif penv.target.embedded and dialect is not None and not backend(dialect).file_based:
+        url, source = "", f"not set: {resolve.url_variable(penv.project)}"
     return ProjectInfo(
         project=penv.name,
         path=str(penv.project.path),
-        url=penv.target.display,
-        url_source=penv.target.source,
+        url=url,
+        url_source=source,
         revisions=len(list(penv.script.walk_revisions())),
         heads=list(penv.heads()),
+        dialect=dialect,
+        targets=[*declaration.envs, *(f"{g}/*" for g in declaration.groups)],
     )
+
+
+def _default_reach(declaration: Any, penv: ProjectEnv) -> tuple[str, str]:
+    """URL and source of the target a command naming none reaches (``default = ...``)."""
+    from runner.project import targets
+
+    if not declaration.default:
+        return "", "no default target: commands name one (--env, --group, --target)"
+    try:
+        chosen = targets.select(declaration, targets.Choice(), penv.project.root, os.environ,
+                                writing=False)  # fmt: skip
+        if len(chosen.candidates) != 1:
+            return "", f"default = {declaration.default!r}: {len(chosen.candidates)} targets"
+        target = chosen.candidates[0].resolve()
+    except RunnerError as exc:
+        return "", f"default = {declaration.default!r}: {exc.message}"
+    return target.display, f"{target.source}, default = {declaration.default!r}"
 
 
 def history(penv: ProjectEnv, offline: bool = False) -> HistoryResult:

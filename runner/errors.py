@@ -19,6 +19,8 @@ Exit codes are part of the public interface (documented in the README):
       the database is at a revision the repository does not know, a failed
       run on MySQL/MariaDB awaits ``repair``, or a saved plan went stale
 5     another run held the project's lock past ``--lock-timeout``
+6     a run over several targets: some failed (the summary names them); the others
+      succeeded, or were not run after a failure (``--fail-fast``, a failed canary)
 70    internal error: a bug in the runner (please report it with ``--debug``)
 130   interrupted (Ctrl-C, SIGINT)
 143   terminated (SIGTERM, what CI sends when a job is cancelled)
@@ -33,6 +35,7 @@ EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_REFUSED = 4
 EXIT_LOCKED = 5
+EXIT_PARTIAL = 6
 EXIT_INTERNAL = 70  # EX_SOFTWARE in sysexits.h
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a process it terminated
@@ -127,3 +130,9 @@ class LockTimeout(RunnerError):
     """Another run held the project's lock for longer than ``--lock-timeout``."""
 
     exit_code = EXIT_LOCKED
+
+
+class PartialFailure(RunnerError):
+    """A run over several targets where some failed; the summary names them."""
+
+    exit_code = EXIT_PARTIAL

@@ -22,6 +22,8 @@ from runner.db import DEFAULT_LOCK_TIMEOUT
 from runner.db.backends import NAMES
 from runner.errors import RunnerError
 
+DIALECTS = NAMES  # the backends a project may declare (runner new --dialect)
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -59,7 +61,12 @@ URL = Option(
     "Database URL for this run (overrides <NAME>_DATABASE_URL and alembic.ini).",
     settings={"metavar": "URL"},
 )
-ALL = Option(("--all", "all_"), "Every project under projects/.", settings={"is_flag": True})
+ALL = Option(
+    ("--all", "all_"),
+    "Every project under projects/ (with NAME: that project), on every target it declares"
+    " (writes leave protected ones out unless confirmed).",
+    settings={"is_flag": True},
+)
 JUNIT = Option(
     ("--junit", "junit_file"),
     "Also write JUnit XML (one testsuite per project, one testcase per revision).",
@@ -102,8 +109,9 @@ DIALECT = Option(
 )
 DB = Option(
     ("--db", "backend"),
-    "Kind of throw-away database to test on.",
-    settings={"type": click.Choice(NAMES), "default": "sqlite", "show_default": True},
+    "Kind of throw-away database to test on [default: the dialect the project's"
+    " targets.toml declares, else sqlite].",
+    settings={"type": click.Choice(NAMES), "default": None},
 )
 
 
@@ -150,5 +158,94 @@ def output_format(*choices: str) -> Callable[[F], F]:
         return click.option(
             "--json", "as_json", is_flag=True, help="Print JSON (same as --format json)."
         )(with_format)  # type: ignore[return-value]
+
+    return decorate
+
+
+# --- targets: which databases of a project a command runs on ------------------------
+
+
+@dataclass(frozen=True)
+class TargetOptions:
+    """The target options as given (parsed further by runner.fanout, which is heavier)."""
+
+    env: str | None = None
+    group: str | None = None
+    patterns: tuple[str, ...] = ()
+    jobs: int = 1
+    fail_fast: bool | None = None
+    canary: int = 0
+    shard: str | None = None
+    confirm: tuple[str, ...] = ()
+    junit: Path | None = None
+
+
+ENV = Option(("--env", "env_name"), "An environment declared in the project's targets.toml.",
+             settings={"metavar": "NAME", "default": None})  # fmt: skip
+GROUP = Option(("--group", "group_name"),
+               "Every member of a group (fleet) declared in the project's targets.toml.",
+               settings={"metavar": "NAME", "default": None})  # fmt: skip
+TARGET = Option(
+    ("--target", "target_patterns"),
+    "Declared targets by name or pattern (prod, 'tenants/eu-*', '*'); repeatable.",
+    settings={"metavar": "NAME", "multiple": True},
+)
+JOBS = Option(
+    ("--jobs", "-j"), "How many targets run at once (worker processes).", envvar="RUNNER_JOBS",
+    settings={"type": click.IntRange(1, 256), "default": 1, "show_default": True},
+)  # fmt: skip
+FAIL_FAST = Option(
+    ("--fail-fast/--continue", "fail_fast"),
+    "After a target fails, start no other (default: stop, except in a group, which continues).",
+    settings={"default": None},
+)
+CANARY = Option(
+    ("--canary",), "Run the first N targets first; if one fails, the rest are not run.",
+    settings={"type": click.IntRange(min=0), "default": 0, "metavar": "N"},
+)  # fmt: skip
+SHARD = Option(
+    ("--shard",),
+    "Only this job's share of the targets: I/N (1-based), or auto (GitLab parallel:,"
+    " a Kubernetes Indexed Job with RUNNER_SHARDS).",
+    envvar="RUNNER_SHARD",
+    settings={"metavar": "I/N|auto", "default": None},
+)
+TARGETS_JUNIT = Option(
+    ("--junit", "targets_junit"),
+    "Also write JUnit XML: one testsuite per project, one testcase per target.",
+    settings={"type": click.Path(dir_okay=False, path_type=Path), "default": None},
+)
+CONFIRM = Option(
+    ("--confirm",),
+    "Confirm a write to a protected target: its name, its group, or '*' (also"
+    " RUNNER_CONFIRM, comma-separated); repeatable.",
+    settings={"metavar": "NAME", "multiple": True},
+)
+
+
+def target_options(writing: bool) -> Callable[[F], F]:
+    """``--env/--group/--target/--jobs/--fail-fast/--canary/--shard`` (and ``--confirm``
+    for a writing verb): the command receives them as one ``targets`` argument."""
+
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def merged(
+            *args: Any, env_name: str | None, group_name: str | None,
+            target_patterns: tuple[str, ...], jobs: int, fail_fast: bool | None, canary: int,
+            shard: str | None, targets_junit: Path | None, confirm: tuple[str, ...] = (),
+            **kwargs: Any,
+        ) -> Any:  # fmt: skip
+            chosen = TargetOptions(
+                env_name, group_name, tuple(target_patterns), jobs, fail_fast, canary, shard,
+                tuple(confirm), targets_junit,
+            )  # fmt: skip
+            return command(*args, targets=chosen, **kwargs)
+
+        wrapped: Any = merged
+        for option in (TARGETS_JUNIT, SHARD, CANARY, FAIL_FAST, JOBS, TARGET, GROUP, ENV):
+            wrapped = option(wrapped)
+        if writing:
+            wrapped = CONFIRM(wrapped)
+        return wrapped  # type: ignore[no-any-return]
 
     return decorate

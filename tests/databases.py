@@ -162,10 +162,11 @@ class ServerPool:
             container.stop()
 
     @contextmanager
-    def fresh(self, backend: str, tmp_path: Path) -> Iterator[Database]:
-        """A new empty database on ``backend``, dropped afterwards."""
+    def fresh(self, backend: str, tmp_path: Path, name: str = "test") -> Iterator[Database]:
+        """A new empty database on ``backend``, dropped afterwards (``name``: the SQLite
+        file's, so one test can have several)."""
         if backend == "sqlite":
-            path = tmp_path / "db" / "test.sqlite"
+            path = tmp_path / "db" / f"{name}.sqlite"
             path.parent.mkdir(parents=True, exist_ok=True)
             sqlite3.connect(path).close()
             yield Database("sqlite", URL.create("sqlite", database=str(path)))

@@ -29,6 +29,7 @@ STAGES: list[set[str]] = [
     {"runner.roundtrip"},
     {
         "runner.commands",
+        "runner.fanout",
         "runner.authoring",
         "runner.options",
         "runner.cli",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +78,13 @@ class Backend:
     scratch_pragmas: tuple[str, ...] = ()
     # Longest identifier the server accepts (None: no practical limit).
     max_identifier_length: int | None = None
+    # A target's session settings, as SQL run on each new connection. Templates take
+    # {ms} (milliseconds), {s} (seconds) and {whole} (whole seconds, at least 1).
+    # The statement timeout is per server flavour: (word in SELECT VERSION(), SQL),
+    # the first whose word the version contains ("" matches any).
+    statement_timeout_sql: tuple[tuple[str, str], ...] = ()
+    lock_wait_sql: str | None = None
+    search_path_sql: str | None = None  # {schema}, already checked as an identifier
 
     @property
     def drivername(self) -> str:
@@ -95,6 +103,37 @@ class Backend:
         if self.busy_timeout_arg:
             args[self.busy_timeout_arg] = lock_timeout
         return args
+
+    def session_sql(
+        self,
+        statement_timeout: float | None,
+        lock_wait: float | None,
+        schema: str | None,
+        version: Callable[[], str],
+    ) -> list[str]:
+        """The statements that give a connection a target's session settings; ``version``
+        is asked (once) only when the statement depends on the server's flavour.
+        A setting this backend cannot apply is a :class:`ValueError` naming it."""
+        statements = []
+        if statement_timeout is not None:
+            if not self.statement_timeout_sql:
+                raise ValueError(f"statement_timeout is not supported on {self.label}")
+            found = version().lower() if len(self.statement_timeout_sql) > 1 else ""
+            template = next(t for word, t in self.statement_timeout_sql if word in found)
+            statements.append(_seconds(template, statement_timeout))
+        if lock_wait is not None:
+            if not self.lock_wait_sql:
+                raise ValueError(f"db_lock_timeout is not supported on {self.label}")
+            statements.append(_seconds(self.lock_wait_sql, lock_wait))
+        if schema is not None:
+            if not self.search_path_sql:
+                raise ValueError(f"schema is not supported on {self.label}")
+            statements.append(self.search_path_sql.format(schema=schema))
+        return statements
+
+
+def _seconds(template: str, seconds: float) -> str:
+    return template.format(ms=int(seconds * 1000), s=f"{seconds:g}", whole=max(1, round(seconds)))
 
 
 SQLITE = Backend(
@@ -126,6 +165,9 @@ POSTGRESQL = Backend(
     container_kwargs=(("driver", "psycopg"),),
     drop_database_suffix=" WITH (FORCE)",
     max_identifier_length=63,
+    statement_timeout_sql=(("", "SET statement_timeout = {ms}"),),
+    lock_wait_sql="SET lock_timeout = {ms}",
+    search_path_sql='SET search_path TO "{schema}"',
 )
 MYSQL = Backend(
     name="mysql",
@@ -141,6 +183,12 @@ MYSQL = Backend(
     container_class="testcontainers.community.mysql:MySqlContainer",
     container_kwargs=(("dialect", "pymysql"),),
     max_identifier_length=64,
+    # MariaDB bounds every statement (seconds); MySQL only SELECTs (milliseconds).
+    statement_timeout_sql=(
+        ("mariadb", "SET SESSION max_statement_time = {s}"),
+        ("", "SET SESSION max_execution_time = {ms}"),
+    ),
+    lock_wait_sql="SET SESSION lock_wait_timeout = {whole}",
 )
 
 KNOWN: tuple[Backend, ...] = (SQLITE, POSTGRESQL, MYSQL)

@@ -64,7 +64,39 @@ def create_target_engine(
         ) from exc
     if backend.emulated_begin:
         _emit_begin_ourselves(engine)
+    _apply_session(project, target, engine)
     return engine
+
+
+def _apply_session(project: str, target: Target, engine: Engine) -> None:
+    """Run the target's session settings (timeouts, search_path) on every new connection."""
+    session = target.session
+    if session == type(session)():
+        return
+
+    def version(cursor: Any) -> str:
+        cursor.execute("SELECT VERSION()")
+        return str(cursor.fetchone()[0])
+
+    try:  # unsupported settings fail here, before anything connects
+        target.backend.session_sql(session.statement_timeout, session.db_lock_timeout,
+                                   session.schema, lambda: "")  # fmt: skip
+    except ValueError as exc:
+        raise ConfigError(f"target {target.name or 'default'}: {exc} (remove it from its"
+                          " targets file)", project=project) from exc  # fmt: skip
+
+    @event.listens_for(engine, "connect")
+    def _settings(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            for statement in target.backend.session_sql(
+                session.statement_timeout, session.db_lock_timeout, session.schema,
+                lambda: version(cursor),
+            ):  # fmt: skip
+                cursor.execute(statement)
+        finally:
+            cursor.close()
+        dbapi_connection.commit()  # settings made in a transaction last for the session
 
 
 def _emit_begin_ourselves(engine: Engine) -> None:

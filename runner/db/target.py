@@ -54,12 +54,27 @@ def parse_url(
 
 
 @dataclass(frozen=True)
+class Session:
+    """Settings of every connection to a target (from its targets file): the statement
+    timeout and the lock wait of the database session, and PostgreSQL's search_path."""
+
+    statement_timeout: float | None = None
+    db_lock_timeout: float | None = None
+    schema: str | None = None
+
+
+@dataclass(frozen=True)
 class Target:
-    """A resolved database URL for one project, and where it came from."""
+    """A resolved database URL for one project, and where it came from.
+
+    ``name`` is the declared target it reaches (``prod``, ``tenants/acme``), or
+    None for a project's only URL."""
 
     url: URL
     source: str
     embedded: bool = False
+    name: str | None = None
+    session: Session = Session()
 
     @property
     def backend(self) -> Backend:

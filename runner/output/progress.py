@@ -48,13 +48,35 @@ class Ticker:
         self.since = 0.0
         self.shown = False
         self._line = ""
+        self.heading: str | None = None  # a fleet's count, when running over many targets
+        self.started: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def headline(self, text: str) -> None:
+        """A run over many targets: this line instead of the step's, shown at once."""
+        with self.lock:
+            if self.started is None:
+                self.started = time.monotonic()
+            self.heading = text
+            self._draw(f"{text} ({time.monotonic() - self.started:.0f} s)")  # now, not later
+        self._start()
+
+    def _draw(self, line: str) -> None:
+        """Show ``line`` in place of the last one (the caller holds the lock)."""
+        if self.shown and line == self._line:
+            return  # the same text: leave the terminal alone
+        self.stream.write(_CLEAR + line)
+        self.stream.flush()
+        self.shown, self._line = True, line
 
     def running(self, label: str) -> None:
         with self.lock:
             self.clear()
             self.label, self.since = label, time.monotonic()
+        self._start()
+
+    def _start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="progress", daemon=True)
             self._thread.start()
@@ -78,17 +100,14 @@ class Ticker:
     def _loop(self) -> None:
         while not self._stop.wait(EVERY / 2):
             with self.lock:
-                if self.label is None:
+                now = time.monotonic()
+                if self.heading is not None and self.started is not None:
+                    line = f"{self.heading} ({now - self.started:.0f} s)"
+                elif self.label is None or now - self.since < AFTER:
                     continue
-                age = time.monotonic() - self.since
-                if age < AFTER:
-                    continue
-                line = f"running {self.label} ({age:.0f} s)"
-                if self.shown and line == self._line:
-                    continue  # the same text: leave the terminal alone
-                self.stream.write(_CLEAR + line)
-                self.stream.flush()
-                self.shown, self._line = True, line
+                else:
+                    line = f"running {self.label} ({now - self.since:.0f} s)"
+                self._draw(line)
 
 
 class TerminalHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -116,6 +135,12 @@ _ACTIVE: list[TerminalHandler] = []
 
 def install(handler: TerminalHandler) -> None:
     _ACTIVE.append(handler)
+
+
+def headline(text: str) -> None:
+    """Show ``text`` as the progress line (a fleet's count); nothing off a terminal."""
+    for handler in _ACTIVE:
+        handler.ticker.headline(text)
 
 
 def stop() -> None:

@@ -38,14 +38,22 @@ from runner.output.results import (
 )
 
 
-def to_json(command: str, results: Sequence[Any], error: dict[str, Any] | None = None) -> str:
+def to_json(
+    command: str,
+    results: Sequence[Any],
+    error: dict[str, Any] | None = None,
+    summary: dict[str, Any] | None = None,
+) -> str:
     """The JSON envelope for ``results`` (scrubbed of secrets, like all output); ``error``
-    says why a command stopped before it had results."""
+    says why a command stopped before it had results; ``summary`` is a run over several
+    targets (see :func:`fleet_summary`)."""
     document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "command": command,
         "projects": [asdict(result) for result in results],
     }
+    if summary is not None:
+        document["summary"] = summary
     if error is not None:
         document["error"] = error
     return redact.scrub(json.dumps(document, indent=2, default=_json_default))
@@ -57,6 +65,12 @@ def _json_default(value: object) -> object:
     if is_dataclass(value) and not isinstance(value, type):
         return asdict(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def who(result: Any) -> str:
+    """``billing@prod`` for a result on a declared target, else the project."""
+    target = getattr(result, "target", None)
+    return f"{result.project}@{target}" if target else str(result.project)
 
 
 def _revision_line(info: RevisionInfo) -> str:
@@ -120,10 +134,15 @@ def _log_cells(entry: Any) -> list[str]:
 def _project_text(result: ProjectInfo) -> str:
     if result.problem:
         return f"{result.project}: cannot be read\n  problem   {result.problem}"
-    return (
-        f"{result.project}: {result.revisions} revision(s), head {describe_revs(result.heads)}\n"
-        f"  database  {result.url}  ({result.url_source})"
-    )
+    lines = [
+        f"{result.project}: {result.revisions} revision(s), head {describe_revs(result.heads)}",
+        f"  database  {result.url or '-'}  ({result.url_source})",
+    ]
+    if result.dialect:
+        lines.append(f"  dialect   {result.dialect}")
+    if result.targets:
+        lines.append(f"  targets   {', '.join(result.targets)}")
+    return "\n".join(lines)
 
 
 def _state(result: StatusResult) -> str:
@@ -145,7 +164,7 @@ def _status_text(result: StatusResult) -> str:
         pending += f" ({', '.join(result.pending)})"
     state = "up to date" if result.up_to_date else "NOT up to date"
     lines = [
-        f"{result.project}: {paint(state, 'good' if result.up_to_date else 'behind')}",
+        f"{who(result)}: {paint(state, 'good' if result.up_to_date else 'behind')}",
         f"  database  {result.url}  ({result.url_source})",
         f"  current   {describe_revs(result.current)}",
         f"  heads     {describe_revs(result.heads)}",
@@ -162,22 +181,26 @@ def _status_text(result: StatusResult) -> str:
 
 
 def status_table(results: Sequence[StatusResult]) -> str:
-    """``status`` over all projects: one row each, problems listed under the table."""
-    header = ("PROJECT", "STATE", "CURRENT", "HEAD", "PENDING", "LAST CHANGE")
+    """``status`` over all projects (and targets): one row each, problems listed under the
+    table. A TARGET column appears when a project declares targets."""
+    targeted = any(r.target for r in results)
+    header = ("PROJECT", *(("TARGET",) if targeted else ()), "STATE", "CURRENT", "HEAD",
+              "PENDING", "LAST CHANGE")  # fmt: skip
     rows = [
-        [r.project, _state(r), describe_revs(r.current) if r.url else "-",
-         describe_revs(r.heads) if r.heads else "-", str(len(r.pending)), _last(r)]
+        [r.project, *((r.target or "-",) if targeted else ()), _state(r),
+         describe_revs(r.current) if r.url else "-", describe_revs(r.heads) if r.heads else "-",
+         str(len(r.pending)), _last(r)]
         for r in results
     ]  # fmt: skip
-    notes = [f"{r.project}: {paint(r.problem, 'bad')}" for r in results if r.problem]
+    notes = [f"{who(r)}: {paint(r.problem, 'bad')}" for r in results if r.problem]
     return "\n".join([table(header, rows), *notes])
 
 
 def _migrate_text(result: MigrateResult) -> str:
     if result.before == result.after and not result.steps:
-        return f"{result.project}: nothing to do, database at {describe_revs(result.after)}"
+        return f"{who(result)}: nothing to do, database at {describe_revs(result.after)}"
     moved = f"{describe_revs(result.before)} -> {describe_revs(result.after)}"
-    lines = [f"{result.project}: {result.action} {moved}"]
+    lines = [f"{who(result)}: {result.action} {moved}"]
     if result.action == Direction.DOWNGRADE:  # each step as it ran: from the revision down
         lines += [
             f"  {step.revision} -> {describe_revs(step.down_revisions)}  {step.message}"
@@ -197,7 +220,7 @@ def _finding_line(finding: Any) -> str:
 def _plan_text(result: PlanResult) -> str:
     what = "pending revision(s)" if result.action == Direction.UPGRADE else "revision(s) to undo"
     header = (
-        f"-- {result.project}: {len(result.revisions)} {what} on {result.url}"
+        f"-- {who(result)}: {len(result.revisions)} {what} on {result.url}"
         f" ({result.dialect}), {describe_revs(result.before)} -> {describe_revs(result.after)}"
     )
     if not result.revisions:
@@ -224,7 +247,7 @@ def plan_markdown(results: Sequence[PlanResult]) -> str:
     """Plans as a merge-request comment: per target, revisions, findings and the SQL."""
     parts = ["## Database plan", ""]
     for result in results:
-        title = f"### `{result.project}` on `{result.url}` ({result.dialect})"
+        title = f"### `{who(result)}` on `{result.url}` ({result.dialect})"
         parts += [title, ""]
         if not result.revisions:
             parts += [f"Up to date at `{describe_revs(result.before)}`: nothing to apply.", ""]
@@ -309,9 +332,9 @@ def _detail_text(result: RevisionDetail) -> str:
 
 def _repair_text(result: RepairResult) -> str:
     if not result.recorded and not result.acknowledged:
-        lines = [f"{result.project}: nothing to repair"]
+        lines = [f"{who(result)}: nothing to repair"]
     else:
-        lines = [f"{result.project}: repair recorded {len(result.recorded)} row(s)"]
+        lines = [f"{who(result)}: repair recorded {len(result.recorded)} row(s)"]
         lines += [f"  recorded      {what}" for what in result.recorded]
         if result.acknowledged:
             lines.append(f"  acknowledged  {', '.join(result.acknowledged)} (as they are)")
@@ -320,7 +343,7 @@ def _repair_text(result: RepairResult) -> str:
 
 def _verify_text(result: VerifyResult) -> str:
     state = "ok" if result.ok else "FAILED"
-    lines = [f"{result.project}: verify {state}, {result.checked} applied revision(s) checked"]
+    lines = [f"{who(result)}: verify {state}, {result.checked} applied revision(s) checked"]
     lines += [f"  problem  {p.kind} {p.revision} {p.path}: {p.message}" for p in result.problems]
     lines += [f"  warning  {w.kind} {w.revision} {w.path}: {w.message}" for w in result.warnings]
     return "\n".join(lines)
@@ -328,8 +351,9 @@ def _verify_text(result: VerifyResult) -> str:
 
 def _log_text(result: LogResult) -> str:
     if not result.entries:
-        return f"{result.project}: the change log is empty"
-    return table(_LOG_HEADER, [_log_cells(e) for e in result.entries])
+        return f"{who(result)}: the change log is empty"
+    rows = table(_LOG_HEADER, [_log_cells(e) for e in result.entries])
+    return f"{who(result)}:\n{rows}" if result.target else rows
 
 
 def _created_text(result: CreatedFiles) -> str:
@@ -404,3 +428,82 @@ _RENDERERS: dict[type, Callable[[Any], str]] = {
     RevisionDetail: _detail_text,
     RepairResult: _repair_text,
 }
+
+
+# --- runs over several targets -----------------------------------------------------
+
+_SUMMARY_HEADER = ("PROJECT", "TARGET", "BEFORE", "AFTER", "TIME", "OUTCOME", "ERROR")
+
+
+def _moved(outcome: Any) -> tuple[str, str]:
+    result = outcome.result
+    if isinstance(result, MigrateResult):
+        return describe_revs(result.before), describe_revs(result.after)
+    if isinstance(result, RepairResult):
+        current = describe_revs(result.verify.current)
+        return current, current
+    if isinstance(result, StatusResult):
+        return describe_revs(result.current), describe_revs(result.current)
+    return "-", "-"
+
+
+def summary_table(outcomes: Sequence[Any], skipped: Sequence[tuple[str, str]] = ()) -> str:
+    """One row per target (project, target, before, after, time, outcome, error), then a
+    count, and the targets left out with why."""
+    tones = {"ok": "good", "failed": "bad", "not run": "behind"}
+    rows = []
+    for o in outcomes:
+        before, after = _moved(o) if o.state == "ok" else ("-", "-")
+        error = (o.error or "").split(": ", 1)[-1] if o.error else ""
+        rows.append([o.project, _target_cell(o.target), before, after, f"{o.seconds:.1f}s",
+                     paint(o.state, tones[o.state]), error])  # fmt: skip
+    counts = fleet_counts(outcomes)
+    line = ", ".join(f"{n} {state}" for state, n in counts.items() if n or state == "ok")
+    lines = [table(_SUMMARY_HEADER, rows), f"{len(outcomes)} target(s): {line}"]
+    lines += [f"skipped {label}: {why}" for label, why in skipped]
+    return "\n".join(lines)
+
+
+def _target_cell(target: str) -> str:
+    """A project's only target (``default``), or a project that failed to load, is ``-``."""
+    return "-" if target in ("default", "-") else target
+
+
+def fleet_counts(outcomes: Sequence[Any]) -> dict[str, int]:
+    counts = {"ok": 0, "failed": 0, "not run": 0}
+    for o in outcomes:
+        counts[o.state] += 1
+    return counts
+
+
+def fleet_summary(
+    outcomes: Sequence[Any], skipped: Sequence[tuple[str, str]] = ()
+) -> dict[str, Any]:
+    """The ``summary`` member of a JSON document over several targets."""
+    return {
+        "targets": len(outcomes),
+        **{state.replace(" ", "_"): n for state, n in fleet_counts(outcomes).items()},
+        "rows": [
+            {"project": o.project, "target": None if _target_cell(o.target) == "-" else o.target,
+             "outcome": o.state,
+             "before": _moved(o)[0] if o.state == "ok" else None,
+             "after": _moved(o)[1] if o.state == "ok" else None,
+             "seconds": round(o.seconds, 3), "error": o.error, "exit_code": o.exit_code}
+            for o in outcomes
+        ],
+        "skipped": [{"target": label, "why": why} for label, why in skipped],
+    }  # fmt: skip
+
+
+def status_counts(results: Sequence[StatusResult], unreachable: int) -> str:
+    """``tenants: 18 at head, 1 behind, 0 with problems, 1 unreachable``: a fleet at a glance."""
+    at_head = sum(1 for r in results if r.up_to_date)
+    problems = sum(1 for r in results if r.problem and r.url and r.current is not None and
+                   r.verify_problems)  # fmt: skip
+    behind = sum(1 for r in results if not r.up_to_date and not r.problem)
+    other = len(results) - at_head - behind - problems - unreachable
+    parts = [f"{at_head} at head", f"{behind} behind", f"{problems} awaiting repair or review",
+             f"{unreachable} unreachable"]  # fmt: skip
+    if other > 0:
+        parts.append(f"{other} with other problems")
+    return f"{len(results)} target(s): " + ", ".join(parts)

@@ -89,6 +89,8 @@ class ProjectInfo:
     revisions: int
     heads: list[str]
     problem: str | None = None  # why the project could not be read
+    dialect: str | None = None  # declared in its targets.toml
+    targets: list[str] = field(default_factory=list)  # declared environments and groups
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ class StatusResult:
     last_change: LastChange | None = None
     # What verify says of the applied revisions (edited, unlogged, a failed run ...).
     verify_problems: list[str] = field(default_factory=list)
+    target: str | None = None  # the declared target (prod, tenants/acme), if any
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,7 @@ class MigrateResult:
     before: list[str]
     after: list[str]
     steps: list[RevisionInfo]
+    target: str | None = None  # the declared target (prod, tenants/acme), if any
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,7 @@ class PlanResult:
     unrendered: dict[str, str] = field(default_factory=dict)
     action: str = "upgrade"  # downgrade: the SQL a rollback would run (review only)
     destination: str = "heads"
+    target: str | None = None  # the declared target (prod, tenants/acme), if any
 
 
 @dataclass(frozen=True)
@@ -273,6 +278,7 @@ class VerifyResult:
     problems: list[VerifyProblem]
     warnings: list[VerifyProblem]
     checked: int
+    target: str | None = None  # the declared target (prod, tenants/acme), if any
 
 
 @dataclass(frozen=True)
@@ -309,6 +315,7 @@ class LogResult:
     project: str
     url: str
     entries: list[LogRow]
+    target: str | None = None  # the declared target (prod, tenants/acme), if any
 
 
 @dataclass(frozen=True)
@@ -319,3 +326,4 @@ class RepairResult:
     recorded: list[str]  # "baseline r1", "repair r2"
     acknowledged: list[str]  # the kinds of problem accepted as they are
     verify: VerifyResult
+    target: str | None = None  # the declared target (prod, tenants/acme), if any

@@ -21,7 +21,7 @@ from runner.errors import ConfigError
 from runner.output.results import PlanResult
 
 KIND = "docker-alembic-plan"
-FORMAT_VERSION = 2  # 2: the whole document is covered by document_digest
+FORMAT_VERSION = 3  # 2: the whole document is covered by document_digest; 3: targets named
 
 
 def sql_digest(sql: str) -> str:
@@ -32,7 +32,7 @@ def sql_digest(sql: str) -> str:
 
 @dataclass(frozen=True)
 class PlannedTarget:
-    """One project's part of a plan."""
+    """One target's part of a plan."""
 
     project: str
     url: str
@@ -42,6 +42,7 @@ class PlannedTarget:
     checksums: dict[str, str]  # revision id -> checksum, in apply order
     sql_digest: str
     destination: str = "heads"  # what the upgrade goes to: heads, or one revision
+    target: str | None = None  # the declared target (prod, tenants/acme); None: the project's URL
 
     @property
     def digest(self) -> str:
@@ -60,6 +61,7 @@ class PlannedTarget:
             checksums=checksums,
             sql_digest=sql_digest(result.sql),
             destination=result.destination,
+            target=result.target,
         )
 
 

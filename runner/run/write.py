@@ -30,6 +30,7 @@ own, and the error says where the database now is.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 import logging
@@ -95,6 +96,13 @@ class WriteOptions:
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     per_revision: bool = False  # one transaction per revision instead of one for the run
     plan_digest: str = ""  # set by `apply`: which reviewed plan this run executes
+    lock_timeout_given: bool = False  # on the command line: it wins over a target's own
+
+    def for_target(self, lock_timeout: float | None) -> WriteOptions:
+        """These options on a target whose targets file sets ``lock_timeout``."""
+        if lock_timeout is None or self.lock_timeout_given:
+            return self
+        return dataclasses.replace(self, lock_timeout=lock_timeout)
 
 
 DEFAULT_OPTIONS = WriteOptions()

@@ -63,6 +63,25 @@ def _drop_cluster(version: str, name: str) -> None:
     subprocess.run(["pg_dropcluster", "--stop", version, name], capture_output=True, check=False)
 
 
+def _drop_leftovers(version: str) -> None:
+    """Clusters of test sessions that were killed: their process is gone."""
+    for folder in Path("/etc/postgresql", version).glob("dalembic_*"):
+        pid = folder.name.removeprefix("dalembic_")
+        if pid.isdigit() and not Path("/proc", pid).exists():
+            _drop_cluster(version, folder.name)
+
+
+def _free_port() -> int:
+    """A loopback port no server listens on, from a range of our own."""
+    import socket
+
+    for port in range(5441, 5541):
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) != 0:
+                return port
+    raise AssertionError("no free port between 5441 and 5540 for a private cluster")
+
+
 @pytest.fixture(scope="session")
 def private_pg() -> Iterator[PrivateServer]:
     """A cluster made for this test session and dropped after it (pg_createcluster)."""
@@ -76,10 +95,10 @@ def private_pg() -> Iterator[PrivateServer]:
             pytest.fail(f"CI runs the restart and password cases, but {problem}")
         pytest.skip(problem)
     version = sorted(os.listdir("/etc/postgresql"))[-1]
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    index = int(worker.removeprefix("gw")) if worker.removeprefix("gw").isdigit() else 0
-    name, port = f"dalembic_rt{index}", 5441 + index
-    _drop_cluster(version, name)  # a leftover of a run that was killed
+    _drop_leftovers(version)
+    # Named after this process, on a port nobody uses: test sessions running side by
+    # side on one machine (two checkouts, two CI jobs) never share or drop each other's.
+    name, port = f"dalembic_{os.getpid()}", _free_port()
     subprocess.run(
         ["pg_createcluster", version, name, "-p", str(port), "--", "--auth-host=scram-sha-256",
          "--auth-local=peer"], check=True, capture_output=True,
