@@ -402,3 +402,31 @@ def test_a_fleet_shows_its_count_on_a_terminal(run: Runner, root: Path) -> None:
     assert code == 0, shown
     assert "targets 4/4 done, 0 failed" in shown
     assert sys.executable  # the CLI ran in its own process, on a pseudo-terminal
+
+
+@pytest.mark.postgresql
+def test_a_group_listed_by_a_query_on_the_tenant_catalog(
+    run: Runner, root: Path, servers: ServerPool, databases: ExitStack, tmp_path: Path
+) -> None:
+    catalog, *tenants = fresh(databases, servers, "postgresql", tmp_path, 4)
+    with catalog.connect() as connection:
+        connection.exec_driver_sql("CREATE TABLE tenants (name text, active boolean)")
+        for i, db in enumerate(tenants):
+            connection.exec_driver_sql("INSERT INTO tenants VALUES (%s, %s)",
+                                       (db.url.database, i != 1))  # fmt: skip
+        connection.commit()
+    template = tenants[0].url.set(database="NAME").render_as_string(hide_password=False)
+    load_scenario("two_projects", root)
+    _declare(root, "alpha", f"""dialect = "postgresql"
+[env.catalog]
+url_env = "CATALOG_URL"
+[group.tenants]
+catalog = "catalog"
+query = "SELECT name FROM tenants WHERE active ORDER BY name"
+url_template = "{template.replace("NAME", "{name}")}"
+""")
+    run.env["CATALOG_URL"] = catalog.url_string
+    done = _json(run.ok("upgrade", "alpha", "--group", "tenants", "--json").out)
+    assert done["summary"]["ok"] == 2
+    assert ["orders" in db.tables() for db in tenants] == [True, False, True]
+    assert "orders" not in catalog.tables()  # the catalog is read, never migrated
