@@ -11,37 +11,65 @@ RUNNER := $(BIN)/python -m runner
 NOX    := $(BIN)/nox
 STAMP  := $(VENV)/.installed
 
+# Values given on the command line (PROJECT=, MSG=, ...) are text, never expanded by
+# make or the shell: each is copied unexpanded into DA_<NAME>, which reaches the
+# recipe's shell as an environment variable and is quoted there ("$$DA_MSG"). A
+# message with backticks, $(...) or $(shell ...) is stored as typed, not run. (ARGS,
+# pytest's options for `make test`, are shell words on purpose: they are pasted.)
+INPUTS := PROJECT REV MSG PLAN FORMAT OUT DB DIALECT JUNIT ALL SQL JSON
+$(foreach v,$(INPUTS),$(eval export DA_$(v) := $$(value $(v))))
+unexport $(INPUTS)
+
 # Targets that act on one project stop early, with one line, when PROJECT is missing.
-PROJECT_GOALS := new revision merge upgrade downgrade plan history heads stamp log verify repair lint-revisions roundtrip
+PROJECT_GOALS := new revision merge upgrade downgrade plan history heads current show branches stamp log verify repair lint-revisions roundtrip
 ifneq ($(filter $(PROJECT_GOALS),$(MAKECMDGOALS)),)
-ifeq ($(strip $(PROJECT)$(ALL)),)
+ifeq ($(strip $(DA_PROJECT)$(DA_ALL)),)
 $(error PROJECT is not set: run e.g. 'make $(firstword $(filter $(PROJECT_GOALS),$(MAKECMDGOALS))) PROJECT=example' (projects are the folders under projects/))
 endif
 endif
-ifneq ($(filter downgrade stamp,$(MAKECMDGOALS)),)
-ifeq ($(strip $(REV)),)
-$(error REV is not set: run e.g. 'make $(firstword $(filter downgrade stamp,$(MAKECMDGOALS))) PROJECT=$(PROJECT) REV=-1' (a revision id, -1 or base))
+ifneq ($(filter downgrade,$(MAKECMDGOALS)),)
+ifeq ($(strip $(DA_REV)),)
+$(error REV is not set: run e.g. 'make downgrade PROJECT=$(DA_PROJECT) REV=-1' (-1 for one step, a revision id, or base))
+endif
+endif
+ifneq ($(filter stamp,$(MAKECMDGOALS)),)
+ifeq ($(strip $(DA_REV)),)
+$(error REV is not set: run e.g. 'make stamp PROJECT=$(DA_PROJECT) REV=heads' (a revision id, heads or base))
+endif
+endif
+ifneq ($(filter show,$(MAKECMDGOALS)),)
+ifeq ($(strip $(DA_REV)),)
+$(error REV is not set: run e.g. 'make show PROJECT=$(DA_PROJECT) REV=head' (a revision id, head or a prefix))
 endif
 endif
 ifneq ($(filter apply,$(MAKECMDGOALS)),)
-ifeq ($(strip $(PLAN)),)
+ifeq ($(strip $(DA_PLAN)),)
 $(error PLAN is not set: run e.g. 'make apply PLAN=plan.json' (made by: make plan PROJECT=x OUT=plan.json))
 endif
 endif
 ifneq ($(filter revision,$(MAKECMDGOALS)),)
-ifeq ($(strip $(MSG)),)
-$(error MSG is not set: run e.g. 'make revision PROJECT=$(PROJECT) MSG="add invoice index"')
+ifeq ($(strip $(DA_MSG)),)
+$(error MSG is not set: run e.g. 'make revision PROJECT=$(DA_PROJECT) MSG="add invoice index"')
 endif
 endif
+
+# The runner's options that most targets take: JSON=1, and the one-off URL.
+JSON_OPT = $(if $(DA_JSON),--json)
 
 $(STAMP): pyproject.toml
+	@echo "installing the runner and its development tools into $(VENV)/ (first run, or pyproject.toml changed)" >&2
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# -qq: pip's errors only. Its warnings here are about the machine (index locations
+	@# in pip.conf that do not exist) and setuptools' notes on editable installs.
+	@$(BIN)/python -m pip install -qq --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install -qq --disable-pip-version-check -e '.[dev]'
+	@echo "installed: $(BIN)/runner, $(BIN)/nox, $(BIN)/pytest" >&2
 	@touch $@
 
-.PHONY: help bootstrap list new revision merge upgrade downgrade status plan history heads stamp apply log verify repair lint-revisions roundtrip test lint image bench clean
+.PHONY: help bootstrap list new revision merge upgrade downgrade status current show branches plan history heads stamp apply log verify repair lint lint-revisions check-code roundtrip test image bench clean clean-db
 
+# Recipes start with @: make prints only what the runner prints, so
+# `make status PROJECT=x JSON=1 > status.json` is JSON.
 help: ## Show this help
 	@echo "usage: make <target> [PROJECT=name] [REV=revision] [MSG=message] [SQL=1] [ALL=1] [JSON=1]"
 	@echo
@@ -50,67 +78,89 @@ help: ## Show this help
 bootstrap: $(STAMP) ## Create .venv and install the runner (every target does this first)
 
 list: $(STAMP) ## List projects and their database URLs
-	$(RUNNER) list $(if $(JSON),--json)
+	@$(RUNNER) list $(JSON_OPT)
 
 new: $(STAMP) ## Create projects/PROJECT
-	$(RUNNER) new $(PROJECT)
+	@$(RUNNER) new "$$DA_PROJECT"
 
 revision: $(STAMP) ## New revision: PROJECT=x MSG="..." [SQL=1 for paired .sql files]
-	$(RUNNER) revision $(PROJECT) -m "$(MSG)" $(if $(SQL),--sql)
+	@$(RUNNER) revision "$$DA_PROJECT" -m "$$DA_MSG" $(if $(DA_SQL),--sql)
 
 merge: $(STAMP) ## Merge the heads of PROJECT into one revision [MSG="..."]
-	$(RUNNER) merge $(PROJECT) $(if $(MSG),-m "$(MSG)")
+	@$(RUNNER) merge "$$DA_PROJECT" $(if $(DA_MSG),-m "$$DA_MSG")
 
 upgrade: $(STAMP) ## Apply revisions: PROJECT=x [REV=head], or ALL=1 for every project
-	$(RUNNER) upgrade $(if $(ALL),--all,$(PROJECT) $(REV))
+	@$(RUNNER) upgrade $(if $(DA_ALL),--all,"$$DA_PROJECT" $(if $(DA_REV),"$$DA_REV")) $(JSON_OPT)
 
 downgrade: $(STAMP) ## Revert: PROJECT=x REV=-1|<id>|base
-	$(RUNNER) downgrade $(PROJECT) $(REV)
+	@$(RUNNER) downgrade "$$DA_PROJECT" "$$DA_REV" $(JSON_OPT)
 
 status: $(STAMP) ## Current revision, heads, pending: [PROJECT=x] (all projects without it)
-	$(RUNNER) status $(PROJECT) $(if $(JSON),--json)
+	@$(RUNNER) status $(if $(DA_PROJECT),"$$DA_PROJECT") $(JSON_OPT)
 
-plan: $(STAMP) ## SQL the next upgrade would run: PROJECT=x or ALL=1 [FORMAT=markdown] [OUT=plan.json]
-	$(RUNNER) plan $(if $(ALL),--all,$(PROJECT)) $(if $(JSON),--json) $(if $(FORMAT),--format $(FORMAT)) $(if $(OUT),--out $(OUT))
+current: $(STAMP) ## The revision(s) the database of PROJECT is at
+	@$(RUNNER) current "$$DA_PROJECT" $(JSON_OPT)
+
+show: $(STAMP) ## One revision of PROJECT: REV=<id>|head [JSON=1]
+	@$(RUNNER) show "$$DA_PROJECT" "$$DA_REV" $(JSON_OPT)
+
+branches: $(STAMP) ## Branch points and branch labels of PROJECT
+	@$(RUNNER) branches "$$DA_PROJECT" $(JSON_OPT)
+
+plan: $(STAMP) ## SQL the next upgrade would run: PROJECT=x or ALL=1 [REV=...] [FORMAT=markdown] [OUT=plan.json]
+	@$(RUNNER) plan $(if $(DA_ALL),--all,"$$DA_PROJECT" $(if $(DA_REV),"$$DA_REV")) $(JSON_OPT) $(if $(DA_FORMAT),--format "$$DA_FORMAT") $(if $(DA_OUT),--out "$$DA_OUT")
 
 apply: $(STAMP) ## Run a saved plan exactly, or refuse: PLAN=plan.json
-	$(RUNNER) apply $(PLAN)
+	@$(RUNNER) apply "$$DA_PLAN" $(JSON_OPT)
 
-history: $(STAMP) ## Revisions of PROJECT, newest first
-	$(RUNNER) history $(PROJECT) $(if $(JSON),--json)
+history: $(STAMP) ## Revisions of PROJECT, newest first, the applied ones marked
+	@$(RUNNER) history "$$DA_PROJECT" $(JSON_OPT)
 
 heads: $(STAMP) ## Head revision(s) of PROJECT
-	$(RUNNER) heads $(PROJECT) $(if $(JSON),--json)
+	@$(RUNNER) heads "$$DA_PROJECT" $(JSON_OPT)
 
-stamp: $(STAMP) ## Record REV as current without running it: PROJECT=x REV=...
-	$(RUNNER) stamp $(PROJECT) $(REV)
+stamp: $(STAMP) ## Record REV as current without running it: PROJECT=x REV=<id>|heads|base
+	@$(RUNNER) stamp "$$DA_PROJECT" $$DA_REV $(JSON_OPT)
 
 log: $(STAMP) ## Change log of PROJECT: every step run, newest first
-	$(RUNNER) log $(PROJECT) $(if $(JSON),--json)
+	@$(RUNNER) log "$$DA_PROJECT" $(JSON_OPT)
 
 verify: $(STAMP) ## Check applied revisions of PROJECT against their checksums (ALL=1: every project)
-	$(RUNNER) verify $(if $(ALL),--all,$(PROJECT)) $(if $(JSON),--json)
+	@$(RUNNER) verify $(if $(DA_ALL),--all,"$$DA_PROJECT") $(JSON_OPT)
 
 repair: $(STAMP) ## After review: re-record checksums of PROJECT, clear a failed state (logged)
-	$(RUNNER) repair $(PROJECT)
+	@$(RUNNER) repair "$$DA_PROJECT" $(JSON_OPT)
 
 roundtrip: $(STAMP) ## Round-trip PROJECT on a throw-away database (runner test): [DB=postgresql] [ALL=1]
-	$(RUNNER) test $(if $(ALL),--all,$(PROJECT)) $(if $(DB),--db $(DB)) $(if $(JSON),--json)
+	@$(RUNNER) test $(if $(DA_ALL),--all,"$$DA_PROJECT") $(if $(DA_DB),--db "$$DA_DB") $(JSON_OPT)
 
-lint-revisions: $(STAMP) ## Review checks, offline: PROJECT=x or ALL=1 [JSON=1] [JUNIT=file] [DIALECT=postgresql]
-	$(RUNNER) lint $(if $(ALL),--all,$(PROJECT)) $(if $(JSON),--json) $(if $(JUNIT),--junit $(JUNIT)) $(if $(DIALECT),--dialect $(DIALECT))
+# `make lint PROJECT=x` reviews revisions, as a DBA expects. Without PROJECT or ALL it
+# still checks this repository's code, for one release: that is `make check-code` now.
+lint: $(STAMP) ## Review checks of revisions, offline: PROJECT=x or ALL=1 [JSON=1] [JUNIT=file] [DIALECT=postgresql]
+ifeq ($(strip $(DA_PROJECT)$(DA_ALL)),)
+	@echo "make lint without PROJECT checks the repository's code: use make check-code (make lint PROJECT=x reviews revisions)" >&2
+	@$(NOX) -s lint
+else
+	@$(RUNNER) lint $(if $(DA_ALL),--all,"$$DA_PROJECT") $(JSON_OPT) $(if $(DA_JUNIT),--junit "$$DA_JUNIT") $(if $(DA_DIALECT),--dialect "$$DA_DIALECT")
+endif
+
+lint-revisions: $(STAMP) ## Same as make lint PROJECT=x (the old name, kept for one release)
+	@$(RUNNER) lint $(if $(DA_ALL),--all,"$$DA_PROJECT") $(JSON_OPT) $(if $(DA_JUNIT),--junit "$$DA_JUNIT") $(if $(DA_DIALECT),--dialect "$$DA_DIALECT")
+
+check-code: $(STAMP) ## This repository's own code: ruff, mypy --strict, hadolint (nox -s lint)
+	@$(NOX) -s lint
 
 test: $(STAMP) ## Run the whole test suite (nox -s tests); ARGS="..." passes pytest options
-	$(NOX) -s tests -- $(ARGS)
-
-lint: $(STAMP) ## ruff, mypy --strict and hadolint (nox -s lint)
-	$(NOX) -s lint
+	@$(NOX) -s tests -- $(ARGS)
 
 image: $(STAMP) ## Build the Docker image (nox -s image); ARGS="--tag docker-alembic:1.0"
-	$(NOX) -s image -- $(ARGS)
+	@$(NOX) -s image -- $(ARGS)
 
 bench: $(STAMP) ## Benchmarks against bare alembic and pytest-alembic (nox -s bench)
-	$(NOX) -s bench
+	@$(NOX) -s bench
 
-clean: ## Remove .venv, .nox and var/ (local SQLite databases!)
-	rm -rf $(VENV) .nox var build
+clean: ## Remove .venv, .nox and build/ (the local databases in var/ stay)
+	rm -rf $(VENV) .nox build
+
+clean-db: ## Delete var/: every local SQLite database and its lock file
+	rm -rf var

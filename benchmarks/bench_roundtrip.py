@@ -55,7 +55,7 @@ PROJECT = "bench"
 sys.path.insert(0, str(REPO))  # run from a checkout without installing, like the Makefile
 
 from benchmarks.results import update_section  # noqa: E402
-from runner import projects  # noqa: E402
+from runner.project import repository as projects  # noqa: E402
 
 # --- the project ---------------------------------------------------------------
 

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
 from benchmarks.results import update_section
-from runner import projects
+from runner.project import repository as projects
 
 REPO = Path(__file__).resolve().parent.parent
 

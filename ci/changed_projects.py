@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECTS_DIR = "projects"
-# Same rule as runner.projects: a folder with a legal name holding an alembic.ini.
+# Same rule as runner.project.repository: a folder with a legal name holding an alembic.ini.
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 INI_NAME = "alembic.ini"
 # Paths whose change can alter how every project behaves in CI.

@@ -5,7 +5,12 @@ database drivers into build/wheels/ (emptied first, so no stale wheel gets in).
 Step 2 runs ``docker build`` with the repository root as the context; the
 Dockerfile installs from those wheels with ``pip --no-index``.
 
-    python docker/build_image.py [--tag TAG] [--base-image IMAGE] [--skip-wheels]
+    python docker/build_image.py [--tag TAG] [--base-image IMAGE] [--skip-wheels] [--reuse]
+
+``--reuse`` skips both steps when the image TAG was built from the same
+inputs: the runner's sources, its packaging files, the Dockerfile and helper,
+and the base image (their digest is the image's ``org.docker-alembic.inputs``
+label). The drivers are whatever pip resolved at that build.
 
 Defaults come from the environment: IMAGE_TAG (docker-alembic:dev) and
 BASE_IMAGE (python:3.11-slim). ``nox -s image -- ARGS`` and ``make image``
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import os
 import shlex
 import shutil
@@ -30,6 +36,11 @@ DEFAULT_TAG = "docker-alembic:dev"
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 BUILD_STAGE_LABEL = "org.docker-alembic.stage=build"
 DRIVERS = ("psycopg[binary]", "pymysql")
+INPUTS_LABEL = "org.docker-alembic.inputs"
+# What goes into the image, besides the drivers pip resolves (see --reuse).
+INPUT_FILES = ("pyproject.toml", "README.md", ".dockerignore", "docker/Dockerfile",
+               "docker/sqlite-query", "docker/build_image.py")  # fmt: skip
+INPUT_TREES = ("runner",)
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -53,7 +64,35 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--python", default=sys.executable, help="Python that builds the wheels")
     parser.add_argument("--skip-wheels", action="store_true", help="reuse build/wheels/ as it is")
     parser.add_argument("--docker", default="docker", help="docker client to call")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep TAG if it was built from the same inputs"
+    )
     return parser.parse_args(argv)
+
+
+def inputs_digest(root: Path, base_image_id: str) -> str:
+    """SHA-256 over every file the image is built from, and the base image's id."""
+    digest = hashlib.sha256(f"base {base_image_id}\ndrivers {' '.join(DRIVERS)}\n".encode())
+    paths = [root / name for name in INPUT_FILES]
+    for tree in INPUT_TREES:
+        paths += [
+            p for p in (root / tree).rglob("*") if p.is_file() and "__pycache__" not in p.parts
+        ]
+    for path in sorted(paths):
+        if path.is_file():
+            digest.update(f"{path.relative_to(root).as_posix()}\0".encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def image_label(docker: str, tag: str, label: str) -> str | None:
+    result = subprocess.run(
+        [docker, "image", "inspect", "--format", f'{{{{index .Config.Labels "{label}"}}}}', tag],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stdout.strip() if result.returncode == 0 else None
 
 
 def run(command: Sequence[str], cwd: Path) -> None:
@@ -102,7 +141,7 @@ def project_version(wheel_dir: Path) -> str:
     return "dev"
 
 
-def docker_build_command(args: argparse.Namespace, wheel_dir: Path) -> list[str]:
+def docker_build_command(args: argparse.Namespace, wheel_dir: Path, inputs: str) -> list[str]:
     created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     build_args = {
         "BASE_IMAGE": args.base_image,
@@ -111,7 +150,7 @@ def docker_build_command(args: argparse.Namespace, wheel_dir: Path) -> list[str]
         "CREATED": created,
     }
     command = [args.docker, "build", "--network", args.network, "-f", "docker/Dockerfile"]
-    command += ["-t", args.tag]
+    command += ["-t", args.tag, "--label", f"{INPUTS_LABEL}={inputs}"]
     for key, value in build_args.items():
         command += ["--build-arg", f"{key}={value}"]
     return [*command, "."]
@@ -146,6 +185,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.root = root
     started = time.monotonic()
     try:
+        inputs = inputs_digest(root, image_id(args.docker, args.base_image) or args.base_image)
+        if args.reuse and image_label(args.docker, args.tag, INPUTS_LABEL) == inputs:
+            print(f"build_image: {args.tag} is up to date (built from the same inputs)")
+            return 0
         if args.skip_wheels:
             wheel_dir = root / "build" / "wheels"
         else:
@@ -155,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"build_image: no wheels in {wheel_dir}", file=sys.stderr)
             return 2
         old_id = image_id(args.docker, args.tag)
-        run(docker_build_command(args, wheel_dir), root)
+        run(docker_build_command(args, wheel_dir, inputs), root)
         prune_build_stage(args.docker, root)
         drop_replaced_image(args.docker, old_id, args.tag)
     except FileNotFoundError as exc:
@@ -163,6 +206,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except subprocess.CalledProcessError as exc:
         print(f"build_image: failed ({exc.returncode}): {shlex.join(exc.cmd)}", file=sys.stderr)
+        if image_id(args.docker, args.base_image) is None:
+            print(
+                f"build_image: the base image {args.base_image} is not on this engine, and"
+                " pulling it failed: without a registry, make one from Debian's packages:"
+                ' BASE_IMAGE="$(bash docker/engine.sh)" make image',
+                file=sys.stderr,
+            )
         return 1
     done = time.monotonic()
     print(

@@ -8,36 +8,41 @@ whole), and reports where the database stands afterwards.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
+import os
 from collections.abc import Sequence
 from typing import Any
 
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 
-from runner import capture, changelog, locking, migrate, planfile, verify
-from runner.environment import ProjectEnv
-from runner.errors import MigrationFailed, Refused, RevisionProblem
-from runner.migrate import DEFAULT_OPTIONS, WriteOptions
-from runner.planfile import PlannedTarget
-from runner.results import (
+from runner.db import locking
+from runner.db.target import Target
+from runner.errors import Refused, RevisionProblem
+from runner.output.results import (
+    Direction,
     HistoryResult,
+    LastChange,
     LogResult,
+    LogRow,
     MigrateResult,
     PlanResult,
     ProjectInfo,
+    RepairResult,
+    RevisionDetail,
     StatusResult,
     VerifyResult,
-)
-from runner.session import (
-    database_missing,
     describe_revs,
-    open_connection,
-    read_current,
-    read_env,
-    revision_info,
 )
+from runner.project.environment import ProjectEnv
+from runner.project.repository import Project
+from runner.run import changelog, planfile, verify, write
+from runner.run.plan import pending_sql
+from runner.run.planfile import PlannedTarget
+from runner.run.session import open_connection, read_current, read_env
+from runner.run.write import DEFAULT_OPTIONS, WriteOptions
 
 log = logging.getLogger("runner")
 
@@ -49,9 +54,9 @@ def _require_single_head(penv: ProjectEnv, verb: str) -> None:
     heads = penv.heads()
     if len(heads) > 1:
         raise RevisionProblem(
-            f"{penv.name}: {len(heads)} heads ({', '.join(heads)}): {verb} needs one; "
-            f"merge them (runner merge {penv.name}) or name a target: 'heads' for all, or one"
-            " of the ids"
+            f"{len(heads)} heads ({', '.join(heads)}): {verb} needs one; merge them"
+            f" (runner merge {penv.name}) or name a target: 'heads' for all, or one of the ids",
+            project=penv.name,
         )
 
 
@@ -70,124 +75,187 @@ def describe_project(penv: ProjectEnv) -> ProjectInfo:
     )
 
 
-def history(penv: ProjectEnv) -> HistoryResult:
-    """``history``: every revision, newest first."""
-    return HistoryResult(
-        penv.name, [revision_info(penv, script) for script in penv.script.walk_revisions()]
-    )
+def history(penv: ProjectEnv, offline: bool = False) -> HistoryResult:
+    """``history``: every revision, newest first; the applied ones marked, when the
+    database can be asked (it is not, with ``offline``, or when it does not exist yet)."""
+    scripts = list(penv.script.walk_revisions())
+    if offline:
+        return HistoryResult(penv.name, [penv.info(s) for s in scripts])
+    current = _current(penv)[0]
+    applied = set(verify.applied_in_repository(penv.script, current))
+    marked = [dataclasses.replace(penv.info(s), applied=s.revision in applied) for s in scripts]
+    return HistoryResult(penv.name, marked, current=list(current))
 
 
 def heads(penv: ProjectEnv) -> HistoryResult:
     """``heads``: the head revisions."""
-    return HistoryResult(penv.name, [revision_info(penv, penv.revision(h)) for h in penv.heads()])
+    return HistoryResult(
+        penv.name, [penv.info(penv.revision(h)) for h in penv.heads()], kind="heads"
+    )
+
+
+def current(penv: ProjectEnv) -> HistoryResult:
+    """``current``: the revision(s) the database is at (Alembic's ``current``)."""
+    at = _current(penv)[0]
+    known = [penv.info(penv.revision(r)) for r in at if _known(penv, r)]
+    return HistoryResult(penv.name, known, current=list(at), kind="current")
+
+
+def branches(penv: ProjectEnv) -> HistoryResult:
+    """``branches``: revisions where the history forks, newest first (Alembic's ``branches``)."""
+    points = [penv.info(s) for s in penv.script.walk_revisions() if s.is_branch_point]
+    return HistoryResult(penv.name, points, kind="branches")
+
+
+def show(penv: ProjectEnv, rev: str) -> RevisionDetail:
+    """``show``: one revision (an id, a unique prefix, ``head``), without a database."""
+    script = penv.revision(rev)
+    assert script.path is not None
+    folder = os.path.dirname(script.path)
+    stem = os.path.basename(script.path).rsplit(".", 1)[0]
+    paired = sorted(
+        n for n in os.listdir(folder) if n.startswith(stem + ".") and n.endswith(".sql")
+    )
+    info = penv.info(script)
+    shown_dir = os.path.dirname(info.path)
+    return RevisionDetail(
+        project=penv.name,
+        revision=info,
+        checksum=penv.checksum(script.path),
+        files=[info.path] + [os.path.join(shown_dir, n) for n in paired],
+        depends_on=sorted(script.dependencies or ()),
+        children=sorted(script.nextrev),
+    )
+
+
+def _known(penv: ProjectEnv, rev: str) -> bool:
+    try:
+        return penv.script.get_revision(rev) is not None
+    except (RevisionError, CommandError):
+        return False
+
+
+def _current(penv: ProjectEnv) -> tuple[tuple[str, ...], str | None]:
+    """Current revisions and version table; base for a database file not made yet."""
+    if penv.target.missing:
+        return (), None
+    with open_connection(penv) as connection:
+        return read_current(penv, connection)
 
 
 def status(penv: ProjectEnv) -> StatusResult:
-    """``status``: current revision(s), heads, and what an upgrade to heads would apply."""
+    """``status``: current revision(s), heads, what an upgrade to heads would apply, the
+    last change and anything ``verify`` would refuse a write for."""
     heads_ = list(penv.heads())
     version_table = None
-    if database_missing(penv):
-        current: tuple[str, ...] = ()
+    last: LastChange | None = None
+    problems: list[str] = []
+    if penv.target.missing:
+        current_: tuple[str, ...] = ()
     else:
-        with open_connection(penv) as connection:
-            current, version_table = read_current(penv, connection)
+        with open_connection(penv) as connection, connection.begin():
+            state = read_env(penv, connection)
+            current_, version_table = state.current, state.version_table
+            log_ = changelog.project_log(penv, state.version_table_schema)
+            view = verify.view(log_, connection)
+        checked = _verify(penv, current_, view)
+        problems = [f"{p.kind} {p.revision}".strip() for p in checked.problems]
+        newest = next(
+            (e for e in reversed(view.entries) if e.direction != Direction.LOG_CREATED), None
+        )
+        if newest is not None:
+            last = LastChange(newest.finished_at, newest.direction, newest.revision,
+                              newest.ci_identity or newest.os_user, newest.db_user)  # fmt: skip
     problem = None
     try:
-        pending = [step.revision.revision for step in penv.upgrade_steps("heads", current)]
+        pending = [step.revision.revision for step in penv.upgrade_steps("heads", current_)]
     except (RevisionError, CommandError) as exc:
         pending = []
         problem = (
-            f"database revision {describe_revs(current)} is not reachable in this repository"
+            f"database revision {describe_revs(current_)} is not reachable in this repository"
             f" ({' '.join(str(exc).split())})"
+        )
+    if problem is None and problems:
+        problem = (
+            f"verify would refuse a write: {', '.join(problems)} (see: runner verify {penv.name})"
         )
     return StatusResult(
         project=penv.name,
         url=penv.target.display,
         url_source=penv.target.source,
         version_table=version_table,
-        current=list(current),
+        current=list(current_),
         heads=heads_,
         pending=pending,
         up_to_date=not pending and problem is None,
         problem=problem,
+        last_change=last,
+        verify_problems=problems,
     )
 
 
-def pending_sql(penv: ProjectEnv, current: tuple[str, ...]) -> tuple[list[Any], str]:
-    """Steps from ``current`` to the heads, and their SQL rendered offline.
-
-    Alembic needs ``start:end`` for offline SQL; callers read ``start`` from the
-    database, so the SQL is what the next upgrade of *that* database runs.
-    """
-    try:
-        steps = list(penv.upgrade_steps("heads", current))
-    except (RevisionError, CommandError) as exc:
-        raise RevisionProblem(
-            f"{penv.name}: database revision {describe_revs(current)} is not reachable"
-            f" in this repository: {' '.join(str(exc).split())}"
-        ) from exc
-    if not steps:
-        return [], ""
-    if penv.target.url.get_backend_name() == "sqlite":
-        # Offline mode cannot render SQLite batch operations: run on a copy instead.
-        source = penv.target.sqlite_path
-        try:
-            return steps, capture.upgrade_sql(penv, source if current else None)
-        except MigrationFailed as exc:
-            raise MigrationFailed(f"{exc} (on a throw-away copy: the real upgrade would fail"
-                                  " the same way; nothing was changed)") from exc  # fmt: skip
-    run = penv.run(
-        lambda rev, _ctx: penv.upgrade_steps("heads", rev),
-        None,
-        as_sql=True,
-        starting_rev=current or None,
-        destination_rev="heads",
-    )
-    return steps, run.sql
+def unlisted(project: Project, problem: str) -> ProjectInfo:
+    """A ``list`` row for a project that could not be read (its URL or its revisions)."""
+    return ProjectInfo(
+        project=project.name, path=str(project.path), url="", url_source="", revisions=0,
+        heads=[], problem=problem,
+    )  # fmt: skip
 
 
-def unreadable_status(penv: ProjectEnv, problem: str) -> StatusResult:
-    """A ``status`` row for a project whose database or history could not be read."""
+def unreadable_status(name: str, target: Target | None, problem: str) -> StatusResult:
+    """A ``status`` row for a project whose URL, database or history could not be read."""
     return StatusResult(
-        project=penv.name,
-        url=penv.target.display,
-        url_source=penv.target.source,
+        project=name,
+        url=target.display if target else "",
+        url_source=target.source if target else "",
         version_table=None,
         current=[],
         heads=[],
         pending=[],
         up_to_date=False,
-        problem=problem.removeprefix(f"{penv.name}: "),
+        problem=problem,
     )
 
 
-def plan(penv: ProjectEnv, with_lint: bool = True) -> PlanResult:
-    """``plan``: offline SQL from the database's current revision(s) to the heads,
-    with the lint findings (and accepted ones, with their reasons) of those revisions."""
-    if database_missing(penv):
-        current: tuple[str, ...] = ()
-    else:
-        with open_connection(penv) as connection:
-            current, _ = read_current(penv, connection)
-    steps, sql = pending_sql(penv, current)
-    revisions = [revision_info(penv, step.revision) for step in steps]
-    pending = {r.revision for r in revisions}
+def plan(
+    penv: ProjectEnv, destination: str = "heads", downgrade: bool = False, with_lint: bool = True
+) -> PlanResult:
+    """``plan``: the SQL from the database's current revision(s) to ``destination``
+    (the heads; or, ``downgrade``, down to a revision: what a rollback would run), with
+    the lint findings (and accepted ones, with their reasons) of those revisions."""
+    current = _current(penv)[0]
+    pending = pending_sql(penv, current, destination, downgrade)
+    steps = pending.steps
+    revisions = [penv.info(step.revision) for step in steps]
+    planned = {r.revision for r in revisions}
     findings = []
-    if with_lint and steps:
-        from runner.lint import lint  # sqlglot is heavy: only plans with work import it
+    if with_lint and steps and not downgrade:
+        from runner.lint.pipeline import lint  # sqlglot is heavy: only plans with work import it
 
-        findings = [f for f in lint(penv).findings if f.revision in pending or f.revision is None]
+        findings = [f for f in lint(penv).findings if f.revision in planned or f.revision is None]
     return PlanResult(
         project=penv.name,
         url=penv.target.display,
         dialect=penv.target.url.get_backend_name(),
         before=list(current),
-        after=list(penv.heads()) if steps else list(current),
+        after=_heads_after(current, steps),
         revisions=revisions,
-        sql=sql,
+        sql=pending.sql,
         findings=findings,
+        unrendered=pending.unrendered,
         checksums={step.revision.revision: penv.checksum(step.revision.path) for step in steps},
+        action=Direction.DOWNGRADE if downgrade else Direction.UPGRADE,
+        destination=destination,
     )
+
+
+def _heads_after(current: Sequence[str], steps: Sequence[Any]) -> list[str]:
+    """Where the database will be once ``steps`` ran: each replaces its from-revisions
+    by its to-revisions among the current ones."""
+    heads = set(current)
+    for step in steps:
+        heads = (heads - set(step.from_revisions)) | set(step.to_revisions)
+    return sorted(heads)
 
 
 def apply_plan(
@@ -201,43 +269,45 @@ def apply_plan(
     """
     name = penv.name
     if penv.target.display != planned.url:
-        raise Refused(f"{name}: the plan was made for {planned.url}, this run targets"
-                      f" {penv.target.display}")  # fmt: skip
+        raise Refused(f"the plan was made for {planned.url}, this run targets"
+                      f" {penv.target.display}", project=name)  # fmt: skip
     for rev, checksum in planned.checksums.items():
         try:
             script = penv.revision(rev)
         except RevisionProblem as exc:
-            raise Refused(f"{name}: revision {rev} of the plan is no longer in the repository"
-                          ) from exc  # fmt: skip
+            raise Refused(f"revision {rev} of the plan is no longer in the repository",
+                          project=name) from exc  # fmt: skip
         assert script.path is not None
         if penv.checksum(script.path) != checksum:
-            raise Refused(f"{name}: revision {rev} ({revision_info(penv, script).path}) changed"
-                          " since the plan was made; make a new plan")  # fmt: skip
+            raise Refused(f"revision {rev} ({penv.info(script).path}) changed since the plan"
+                          " was made; make a new plan", project=name)  # fmt: skip
     heads = sorted(penv.heads())
-    if heads != sorted(planned.end) and planned.checksums:
-        raise Refused(f"{name}: the repository now ends at {describe_revs(heads)}, the plan at"
+    if planned.destination == "heads" and heads != sorted(planned.end) and planned.checksums:
+        raise Refused(f"the repository now ends at {describe_revs(heads)}, the plan at"
                       f" {describe_revs(planned.end)}: new revisions since the plan; make a new"
-                      " plan")  # fmt: skip
+                      " plan", project=name)  # fmt: skip
 
     def still_at_start(current: Sequence[str]) -> None:
         if sorted(current) != sorted(planned.start):
-            raise Refused(f"{name}: the database moved since the plan: it is at"
+            raise Refused(f"the database moved since the plan: it is at"
                           f" {describe_revs(current)}, the plan starts at"
-                          f" {describe_revs(planned.start)}; make a new plan")  # fmt: skip
+                          f" {describe_revs(planned.start)}; make a new plan",
+                          project=name)  # fmt: skip
 
-    if not database_missing(penv):  # the clearest message first; re-checked under the lock
+    if not penv.target.missing:  # the clearest message first; re-checked under the lock
         with open_connection(penv) as connection:
             current, _ = read_current(penv, connection)
         still_at_start(current)
-    _, sql = pending_sql(penv, tuple(planned.start))
-    if planfile.sql_digest(sql) != planned.sql_digest:
-        raise Refused(f"{name}: the SQL rendered now differs from the plan's (env.py or a"
-                      " dependency changed); make a new plan")  # fmt: skip
+    rendered = pending_sql(penv, tuple(planned.start), planned.destination).sql
+    if planfile.sql_digest(rendered) != planned.sql_digest:
+        raise Refused("the SQL rendered now differs from the plan's (env.py or a dependency"
+                      " changed); make a new plan", project=name)  # fmt: skip
 
     digest_options = WriteOptions(options.lock_timeout, options.per_revision, planned.digest)
-    return migrate.run_write(
-        penv, "upgrade", lambda rev, _ctx: penv.upgrade_steps("heads", rev), digest_options,
-        check=True, precheck=still_at_start, destination_rev="heads",
+    destination = planned.destination
+    return write.run_write(
+        penv, Direction.UPGRADE, lambda rev, _ctx: penv.upgrade_steps(destination, rev),
+        digest_options, check=True, precheck=still_at_start, destination_rev=destination,
     )  # fmt: skip
 
 
@@ -253,8 +323,8 @@ def upgrade(
     """
     if revision == "head":
         _require_single_head(penv, "upgrade to 'head'")
-    return migrate.run_write(
-        penv, "upgrade", lambda rev, _ctx: penv.upgrade_steps(revision, rev), options,
+    return write.run_write(
+        penv, Direction.UPGRADE, lambda rev, _ctx: penv.upgrade_steps(revision, rev), options,
         check=True, destination_rev=revision,
     )  # fmt: skip
 
@@ -267,8 +337,8 @@ def downgrade(
     Refused (exit 4) like ``upgrade``: a ``downgrade()`` edited after its
     revision was applied must not run unreviewed either.
     """
-    return migrate.run_write(
-        penv, "downgrade", lambda rev, _ctx: penv.downgrade_steps(revision, rev), options,
+    return write.run_write(
+        penv, Direction.DOWNGRADE, lambda rev, _ctx: penv.downgrade_steps(revision, rev), options,
         check=True, destination_rev=revision,
     )  # fmt: skip
 
@@ -284,19 +354,21 @@ def stamp(
         if rev not in {"base", "head", "heads"}:
             penv.revision(rev)  # unknown ids fail here, before any connection
     destination = tuple(revisions)
-    return migrate.run_write(
-        penv, "stamp", lambda rev, _ctx: penv.stamp_steps(destination, rev), options,
+    return write.run_write(
+        penv, Direction.STAMP, lambda rev, _ctx: penv.stamp_steps(destination, rev), options,
         destination_rev=destination, purge=purge,
     )  # fmt: skip
 
 
-def repair(penv: ProjectEnv, options: WriteOptions = DEFAULT_OPTIONS) -> VerifyResult:
-    """``repair``: after a human decision, re-record checksums and clear a failed state.
+def repair(penv: ProjectEnv, options: WriteOptions = DEFAULT_OPTIONS) -> RepairResult:
+    """``repair``: after a human review, accept the database and the log as they are.
 
     Every applied revision whose recorded checksum differs from its file (or
     has none) gets a ``repair`` (or ``baseline``) row with the file's current
-    checksum; a failed MySQL run is acknowledged by a ``repair`` row. Returns
-    what ``verify`` says afterwards.
+    checksum. A failed MySQL run, broken chain rows, or an emptied log are
+    acknowledged by one ``acknowledge`` row holding a digest of every row before
+    it, so a row changed after this repair is seen again. Returns what ``verify``
+    says afterwards.
     """
     with (
         open_connection(penv, options.lock_timeout) as connection,
@@ -304,15 +376,19 @@ def repair(penv: ProjectEnv, options: WriteOptions = DEFAULT_OPTIONS) -> VerifyR
         connection.begin(),
     ):
         state = read_env(penv, connection)
-        log_ = migrate.change_log(penv, state.version_table_schema)
-        log_.ensure(connection)
-        entries = log_.entries(connection, newest_first=False)
-        before = verify.check(
-            penv.name, penv.target.display, penv.script, state.current, entries, penv.checksum
-        )
-        recorded = verify.recorded_checksums(entries)
+        log_ = changelog.project_log(penv, state.version_table_schema)
+        log_.ensure(connection, state.current, acknowledging=True)
+        before = _verify(penv, state.current, verify.view(log_, connection))
+        unknown = [p for p in before.problems if p.kind == "unknown-database-revision"]
+        if unknown:
+            raise Refused(
+                f"the database is at {unknown[0].revision}, which this repository does not"
+                f" contain; {verify.remedy(unknown[0], penv.name)}",
+                project=penv.name,
+            )
+        recorded = verify.recorded_checksums(verify.view(log_, connection).entries)
         now = changelog.utcnow()
-        repaired = 0
+        done: list[str] = []
         for rev in verify.applied_in_repository(penv.script, state.current):
             script = penv.revision(rev)
             assert script.path is not None
@@ -320,37 +396,45 @@ def repair(penv: ProjectEnv, options: WriteOptions = DEFAULT_OPTIONS) -> VerifyR
             entry = recorded.get(rev)
             if entry is not None and entry.checksum == checksum:
                 continue
-            info = revision_info(penv, script)
+            info = penv.info(script)
+            direction = Direction.BASELINE if entry is None else Direction.REPAIR
             log_.append(connection, log_.entry(
-                revision=rev, down_revisions=info.down_revisions,
-                direction="baseline" if entry is None else "repair",
+                revision=rev, down_revisions=info.down_revisions, direction=direction,
                 description=info.message, path=info.path, checksum=checksum, started=now,
             ))  # fmt: skip
-            repaired += 1
-        if repaired == 0 and (not before.ok or (entries and not entries[-1].success)):
-            # Nothing to re-record, but a failed run or a log problem to acknowledge.
+            done.append(f"{direction} {rev}")
+        accepted = sorted({p.kind for p in before.problems if p.kind not in _RE_RECORDED})
+        if accepted:
+            # Something to accept that re-recording checksums does not: acknowledge it.
+            entries = verify.view(log_, connection).entries
             log_.append(connection, log_.entry(
-                revision=",".join(state.current), down_revisions=[], direction="repair",
-                description="acknowledged by repair", path="", checksum="", started=now,
+                revision=",".join(state.current), down_revisions=[],
+                direction=Direction.ACKNOWLEDGE,
+                description="acknowledged by repair: " + ", ".join(accepted),
+                path="", checksum=changelog.digest_before(entries, None), started=now,
             ))  # fmt: skip
-        after = verify.check(
-            penv.name, penv.target.display, penv.script, state.current,
-            log_.entries(connection, newest_first=False), penv.checksum,
-        )  # fmt: skip
-    return after
+        after = _verify(penv, state.current, verify.view(log_, connection))
+    return RepairResult(penv.name, done, accepted, after)
 
 
-def verify_project(penv: ProjectEnv) -> VerifyResult:
-    """``verify``: applied revisions' recorded checksums against the files on disk."""
-    if database_missing(penv):
-        return verify.check(penv.name, penv.target.display, penv.script, (), ())
+# Problems that a repair row with the file's checksum resolves by itself.
+_RE_RECORDED = {"edited", "unlogged"}
+
+
+def _verify(penv: ProjectEnv, current: Sequence[str], log: verify.LogView) -> VerifyResult:
+    return verify.check(penv.name, penv.target.display, penv.script, current, log, penv.checksum)
+
+
+def verify_project(penv: ProjectEnv, anchor: tuple[int, str] | None = None) -> VerifyResult:
+    """``verify``: applied revisions' recorded checksums against the files on disk, the
+    log against the version table, the chain (and, given one, an anchor kept outside)."""
+    if penv.target.missing:
+        return _verify(penv, (), verify.LogView(anchor=anchor))
     with open_connection(penv) as connection, connection.begin():
         state = read_env(penv, connection)
-        log_ = migrate.change_log(penv, state.version_table_schema)
-        entries = log_.entries(connection, newest_first=False)
-    return verify.check(
-        penv.name, penv.target.display, penv.script, state.current, entries, penv.checksum
-    )
+        log_ = changelog.project_log(penv, state.version_table_schema)
+        view = verify.view(log_, connection, anchor)
+    return _verify(penv, state.current, view)
 
 
 def change_history(
@@ -360,11 +444,20 @@ def change_history(
     until: dt.datetime | None = None,
     limit: int | None = None,
 ) -> LogResult:
-    """``log``: the project's change-log rows, newest first, filtered."""
-    if database_missing(penv):
+    """``log``: the project's change-log rows, newest first, filtered, each with its state
+    (an in-progress row closed by its run reads as ``started``, not as a failure)."""
+    if penv.target.missing:
         return LogResult(penv.name, penv.target.display, [])
     with open_connection(penv) as connection, connection.begin():
         state = read_env(penv, connection)
-        log_ = migrate.change_log(penv, state.version_table_schema)
+        log_ = changelog.project_log(penv, state.version_table_schema)
         entries = log_.entries(connection, revision=revision, since=since, until=until, limit=limit)
-    return LogResult(penv.name, penv.target.display, entries)
+        following = log_.following(connection, [e.id for e in entries if e.in_progress and e.id])
+    shown = [_row(e, changelog.state_of(e, following.get(e.id or 0))) for e in entries]
+    return LogResult(penv.name, penv.target.display, shown)
+
+
+def _row(entry: changelog.LogEntry, state: str) -> LogRow:
+    fields = {k: v for k, v in vars(entry).items() if k not in {"project", "state"}}
+    downs = [d for d in entry.down_revisions.split(",") if d]
+    return LogRow(**{**fields, "down_revisions": downs, "state": str(state)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -12,10 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from runner import cli, projects
+from runner import cli
+from runner.project import repository as projects
 from tests.databases import Database, ServerPool
 
 SCENARIOS = Path(__file__).parent / "scenarios"
+# What a run of the 'slow' scenario prints when s1 is done: s2, the slow revision,
+# starts right after it (the runner prints a step's line when the step is done).
+IN_S2 = "upgrade base -> s1,"
 REPO = Path(__file__).parent.parent
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -83,9 +88,22 @@ class Runner:
         return Outcome(proc.returncode, proc.stdout, proc.stderr)
 
 
+@functools.cache
+def _pool() -> ServerPool:
+    """The one pool of this process: the report header and the fixture share it."""
+    return ServerPool()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say, in one line, which database servers this run uses (or why not)."""
+    from tests.databases import describe
+
+    return describe(_pool())
+
+
 @pytest.fixture(scope="session")
 def servers() -> Iterator[ServerPool]:
-    pool = ServerPool()
+    pool = _pool()
     yield pool
     pool.close()
 
@@ -143,3 +161,21 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("half_done")
 '''
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow end-to-end tests first: under pytest -n the workers then finish together
+    instead of one of them running a long test at the end while the other idles."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture(autouse=True)
+def _own_secrets() -> Iterator[None]:
+    """Each test starts with the passwords it registers itself: the CLI runs in-process,
+    and one test's passwords (hypothesis makes many) must not mask another's output."""
+    from runner.output import redact
+
+    saved = set(redact._secrets)
+    yield
+    redact._secrets.clear()
+    redact._secrets.update(saved)

@@ -20,9 +20,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
-from runner import scratch
-
-ENV_VARS = scratch.ENV_VARS
+from runner.db import backends, scratch
 
 
 @dataclass(frozen=True)
@@ -54,6 +52,37 @@ class Database:
             return [tuple(row) for row in connection.exec_driver_sql(sql)]
 
 
+# Where a developer's machine usually has them (PostgreSQL: the postgres user, trust
+# auth on loopback; MariaDB: root without a password), tried when the variable is
+# unset. RUNNER_TEST_PROBE_LOCAL=0 skips them (the testcontainers run in .ci/run).
+LOCAL = {
+    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+    "mysql": "mysql+pymysql://root@127.0.0.1:3306/mysql",
+}
+
+
+def _connects(url: URL) -> Exception | None:
+    """None when ``url`` connects within a few seconds, else why not."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect():
+            return None
+    except Exception as exc:
+        return exc
+    finally:
+        engine.dispose()
+
+
+def describe(pool: ServerPool) -> str:
+    """One line: which server each backend's tests use (for pytest's header)."""
+    parts = []
+    for backend in ("postgresql", "mysql"):
+        url = pool.locate(backend)
+        where = url.render_as_string(hide_password=True) if url else pool.why(backend)
+        parts.append(f"{backend}: {where}")
+    return "database servers: " + "; ".join(parts)
+
+
 class ServerPool:
     """Admin URLs of the servers tests may use, found once per session."""
 
@@ -63,38 +92,63 @@ class ServerPool:
         self._containers: list[Any] = []
 
     def admin_url(self, backend: str) -> URL:
-        if backend not in self._admin:
-            self._admin[backend] = self._find(backend)
-        url = self._admin[backend]
+        url = self.found(backend)
         if url is None:
             pytest.skip(self._why[backend])
         return url
 
-    def _find(self, backend: str) -> URL | None:
-        variable = ENV_VARS[backend]
+    def found(self, backend: str) -> URL | None:
+        """The admin URL for ``backend``, found (or started) on first use."""
+        if backend not in self._admin:
+            self._admin[backend] = self._find(backend)
+        return self._admin[backend]
+
+    def why(self, backend: str) -> str:
+        return self._why.get(backend, "")
+
+    def locate(self, backend: str) -> URL | None:
+        """Like :meth:`found`, without starting a container (says it would) or failing:
+        for the report header, before any test runs."""
+        if backend in self._admin:
+            return self._admin[backend]
+        url = self._find(backend, start=False)
+        if url is not None:
+            self._admin[backend] = url
+            self._why.pop(backend, None)
+        elif backend not in self._why:
+            self._why[backend] = "a testcontainers container, started when a test needs it"
+        return url
+
+    def _find(self, backend: str, start: bool = True) -> URL | None:
+        variable = backends.backend(backend).test_server_variable
+        assert variable is not None
         raw = os.environ.get(variable)
         if raw:
             url = make_url(raw)
-            try:
-                engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-                with engine.connect():
-                    pass
-                engine.dispose()
-            except Exception as exc:
-                message = f"{variable} is set but does not connect: {type(exc).__name__}"
-                if os.environ.get("CI"):
+            problem = _connects(url)
+            if problem is not None:
+                message = f"{variable} is set but does not connect: {type(problem).__name__}"
+                if os.environ.get("CI") and start:  # the test fails; the header only says
                     pytest.fail(message)
                 self._why[backend] = message
                 return None
             return url
+        if os.environ.get("RUNNER_TEST_PROBE_LOCAL", "1") != "0":
+            local = make_url(LOCAL[backend])
+            if _connects(local) is None:
+                return local
         if scratch.docker_answers():
-            return self._start_container(backend)
-        self._why[backend] = f"no {backend} server: set {variable} or start a Docker engine"
+            return self._start_container(backend) if start else None
+        local = make_url(LOCAL[backend])
+        self._why[backend] = (
+            f"no {backend} server: set {variable}, run one at {local.host}:{local.port}"
+            " or start a Docker engine"
+        )
         return None
 
     def _start_container(self, backend: str) -> URL | None:
         try:
-            container, url = scratch.start_container(backend)
+            container, url = scratch.start_container(backends.backend(backend))
         except Exception as exc:  # no image and no registry, for example
             self._why[backend] = (
                 f"Docker answered but no {backend} container could start: {type(exc).__name__}"

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from runner import changelog
-from tests.conftest import Runner, failing_revision, load_scenario
+from runner.run import changelog
+from tests.conftest import IN_S2, Runner, failing_revision, load_scenario
 from tests.databases import Database, ServerPool
+from tests.reliability.catalogue import case
 
 HEAD = "s3"
 
@@ -30,10 +31,13 @@ def slow(run: Runner, root: Path, db: Database) -> Database:
 
 
 def log_rows(db: Database) -> list[dict[str, Any]]:
+    """The steps in the change log, oldest first (not its first, log-created row)."""
     table = changelog.table_name("slowpoke")
     with db.connect() as connection:
         result = connection.exec_driver_sql(f"SELECT * FROM {table} ORDER BY id")
-        return [dict(row._mapping) for row in result]
+        rows = [dict(row._mapping) for row in result]
+    assert rows[0]["direction"] == "log-created", "a log starts with where the database was"
+    return rows[1:]
 
 
 def current(db: Database) -> list[str]:
@@ -80,6 +84,14 @@ def test_every_step_is_logged_with_provenance(run: Runner, slow: Database) -> No
     assert "s3" in run.ok("log", "slowpoke").out
 
 
+@case(
+    "concurrency",
+    "8 runs of one project started at once",
+    exit_code="0 for all 8",
+    message="7 say nothing to do",
+    database="head; each revision applied once",
+    log="one success row per revision",
+)
 def test_concurrent_upgrades_apply_each_revision_once(run: Runner, slow: Database) -> None:
     env = {**os.environ, **run.env, "RUNNER_ROOT": str(run.root), "SLOWPOKE_SECONDS": "0.5"}
     procs = [
@@ -100,6 +112,14 @@ def test_concurrent_upgrades_apply_each_revision_once(run: Runner, slow: Databas
     assert slow.scalar_rows("SELECT id FROM second") == [(1,)]
 
 
+@case(
+    "faults",
+    "kill -9 in the middle of a revision",
+    exit_code="-9 (killed)",
+    message="-",
+    database="base (rolled back); MySQL/MariaDB: s1",
+    log="consistent; MySQL/MariaDB: writes wait for repair",
+)
 def test_kill_minus_nine_releases_the_lock(run: Runner, slow: Database) -> None:
     env = {**os.environ, **run.env, "RUNNER_ROOT": str(run.root), "SLOWPOKE_SECONDS": "60"}
     with subprocess.Popen(
@@ -112,7 +132,7 @@ def test_kill_minus_nine_releases_the_lock(run: Runner, slow: Database) -> None:
         assert proc.stderr is not None
         deadline = time.monotonic() + 60
         for line in proc.stderr:  # wait until the slow revision is running (lock held)
-            if "slow step" in line or time.monotonic() > deadline:
+            if IN_S2 in line or time.monotonic() > deadline:
                 break
         time.sleep(0.5)
         proc.send_signal(signal.SIGKILL)
@@ -120,8 +140,11 @@ def test_kill_minus_nine_releases_the_lock(run: Runner, slow: Database) -> None:
     assert proc.returncode == -signal.SIGKILL
 
     # A killed run leaves the database at a known revision: s1 (MySQL) or base.
-    status = json.loads(run.ok("status", "slowpoke", "--json").out)["projects"][0]
+    shown = run("status", "slowpoke", "--json")
+    status = json.loads(shown.out)["projects"][0]
     assert status["current"] in ([], ["s1"])
+    # MySQL/MariaDB: status says what makes a write refuse (exit 4), like verify does.
+    assert shown.code == (4 if slow.backend == "mysql" else 0), shown.output
     if slow.backend == "mysql":
         # Its DDL is not transactional: the runner cannot know how much of s2 ran,
         # so it names the revision and waits for a human to check and repair.
@@ -135,6 +158,17 @@ def test_kill_minus_nine_releases_the_lock(run: Runner, slow: Database) -> None:
 
 
 @pytest.mark.parametrize("edited", ["py", "sql"])
+@case(
+    "log",
+    "an applied revision (.py or .sql) edited afterwards",
+    exit_code="4",
+    message=(
+        "<project>: verify failed: s2 changed since it was applied ...; after review: runner "
+        "repair <project>"
+    ),
+    database="untouched until repair",
+    log="a repair row once a human accepted it",
+)
 def test_edited_revision_blocks_upgrade_until_repair(
     run: Runner, root: Path, db: Database, edited: str
 ) -> None:
@@ -183,6 +217,14 @@ def _rows(db: Database, project: str) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in result]
 
 
+@case(
+    "log",
+    "a change-log row edited by hand",
+    exit_code="4",
+    message="change-log row N does not match the hash chain (edited or deleted rows)",
+    database="untouched",
+    log="reported until repair acknowledges it",
+)
 def test_tampered_log_is_detected(run: Runner, slow: Database) -> None:
     run.ok("upgrade", "slowpoke")
     with slow.connect() as connection:
@@ -200,6 +242,14 @@ def test_tampered_log_is_detected(run: Runner, slow: Database) -> None:
 FAILING = failing_revision("s4", "s3")
 
 
+@case(
+    "history",
+    "a revision that fails halfway",
+    exit_code="1",
+    message="<project>: failed in upgrade s3 -> s4 ...; database is at s3",
+    database="s3 (rolled back); MySQL/MariaDB: s3 plus the DDL that committed",
+    log="a failure row; MySQL/MariaDB: writes wait for repair",
+)
 def test_failure_is_logged_and_mysql_waits_for_repair(
     run: Runner, root: Path, slow: Database
 ) -> None:
@@ -232,8 +282,19 @@ def test_failure_is_logged_and_mysql_waits_for_repair(
         assert again.code == 1
 
 
+@case(
+    "concurrency",
+    "the lock held past --lock-timeout",
+    exit_code="5",
+    message=(
+        "could not take the migration lock within 1s; held by pid ... (raise --lock-timeout or "
+        "wait)"
+    ),
+    database="untouched",
+    log="untouched",
+)
 def test_lock_timeout_names_the_holder(run: Runner, slow: Database) -> None:
-    from runner import locking
+    from runner.db import locking
 
     engine = sa.create_engine(slow.url, poolclass=sa.pool.NullPool)
     with engine.connect() as holder:
@@ -270,7 +331,7 @@ def test_sqlite_lock_timeout_names_the_runner_holding_it(
             try:
                 assert holder.stderr is not None
                 for line in holder.stderr:  # the slow revision is running: the lock is held
-                    if "slow step" in line:
+                    if IN_S2 in line:
                         break
                 waiting = run("upgrade", "slowpoke", "--lock-timeout", "1")
             finally:

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from runner import changelog
+from runner.run import changelog
 from tests.conftest import Runner, failing_revision, load_scenario
 from tests.databases import Database, ServerPool
+from tests.reliability.catalogue import case
 
 
 def assert_one_line_error(err: str, *needles: str) -> None:
@@ -26,9 +27,10 @@ def assert_one_line_error(err: str, *needles: str) -> None:
 
 
 def current(run: Runner, project: str) -> list[str]:
-    result: list[str] = json.loads(run.ok("status", project, "--json").out)["projects"][0][
-        "current"
-    ]
+    """Where status says the database is (status exits 4 when a write would be refused)."""
+    outcome = run("status", project, "--json")
+    assert outcome.code in (0, 4), outcome.output
+    result: list[str] = json.loads(outcome.out)["projects"][0]["current"]
     return result
 
 
@@ -92,6 +94,14 @@ def test_revision_file_that_does_not_import(
     assert not (root / "var" / "alpha.sqlite").exists()
 
 
+@case(
+    "inputs",
+    "an unknown revision given to upgrade, downgrade or stamp",
+    exit_code="2",
+    message="<project>: ... 'nosuchrev' ...",
+    database="unchanged",
+    log="unchanged",
+)
 def test_unknown_revision_changes_nothing(run: Runner, root: Path, db: Database) -> None:
     load_scenario("two_projects", root)
     run.env["ALPHA_DATABASE_URL"] = db.url_string
@@ -125,6 +135,17 @@ def test_unreachable_host(run: Runner, root: Path) -> None:
         ("mysql+mysqldb://u:pw-secret@127.0.0.1/db", "mysqlclient"),
         ("nosuchdialect://u:pw-secret@127.0.0.1/db", "no SQLAlchemy dialect"),
     ],
+)
+@case(
+    "configuration",
+    "a URL naming a driver that is not installed",
+    exit_code="2",
+    message=(
+        "<project>: database driver 'psycopg2' is not installed ...; install it with: pip install "
+        "'psycopg2-binary'"
+    ),
+    database="untouched",
+    log="-",
 )
 def test_driver_not_installed(run: Runner, root: Path, url: str, package: str) -> None:
     load_scenario("two_projects", root)
@@ -192,6 +213,14 @@ def test_exit_codes_through_python_dash_m(run: Runner, root: Path) -> None:
     assert run.subprocess("status", "alpha", "--url", "mysql://u:p@127.0.0.1:1/x").code == 3
 
 
+@case(
+    "history",
+    "a down_revision that points nowhere",
+    exit_code="2",
+    message="<project>: broken history: ... is not present ... (see: runner lint)",
+    database="untouched",
+    log="-",
+)
 def test_dangling_down_revision_is_a_clear_error(run: Runner, root: Path) -> None:
     load_scenario("two_projects", root)
     path = root / "projects" / "alpha" / "versions" / "a2_order_note.py"
@@ -202,6 +231,14 @@ def test_dangling_down_revision_is_a_clear_error(run: Runner, root: Path) -> Non
         assert_one_line_error(outcome.err, "alpha", "broken history", "gone")
 
 
+@case(
+    "history",
+    "two revision files with one revision id",
+    exit_code="2",
+    message="<project>: broken history: ... is present more than once ...",
+    database="untouched",
+    log="-",
+)
 def test_two_files_with_one_revision_id_are_refused(run: Runner, root: Path) -> None:
     load_scenario("two_projects", root)
     versions = root / "projects" / "alpha" / "versions"
@@ -249,6 +286,17 @@ _NO_CREATE_RIGHTS = {
         pytest.param("postgresql", marks=pytest.mark.postgresql),
         pytest.param("mysql", marks=pytest.mark.mysql),
     ],
+)
+@case(
+    "configuration",
+    "a database user without the right to create the version or change-log table",
+    exit_code="2",
+    message=(
+        "<project>: the database refused CREATE TABLE ... before any revision ran: ... denied ... "
+        "(check the database user's rights)"
+    ),
+    database="unchanged",
+    log="-",
 )
 def test_database_user_without_create_rights_gets_one_line(
     run: Runner, root: Path, servers: ServerPool, tmp_path: Path, backend: str
@@ -310,3 +358,67 @@ def test_database_user_without_create_rights_gets_one_line(
             assert database.tables() == {t for _, t in tables.values()}
         finally:
             as_admin(*drop)
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["status", "alpha", "--jsn"], ["--jsn", "runner status --help"]),
+        (["nosuchverb"], ["nosuchverb", "runner --help"]),
+        (["downgrade", "alpha"], ["REV", "runner downgrade --help"]),
+        (["upgrade", "alpha", "--lock-timeout", "soon"], ["soon", "runner upgrade --help"]),
+        (["plan", "alpha", "--json", "--format", "markdown"], ["--json", "markdown"]),
+    ],
+)
+@case(
+    "inputs",
+    "a mistyped command line",
+    exit_code="2",
+    message="No such option: --jsn (see: runner status --help)",
+    database="untouched",
+    log="-",
+)
+def test_usage_errors_are_one_line_exit_2(run: Runner, root: Path, args: list[str],
+                                          needles: list[str]) -> None:  # fmt: skip
+    load_scenario("two_projects", root)
+    outcome = run(*args)
+    assert outcome.code == 2, outcome.output
+    assert_one_line_error(outcome.err, *needles)
+    assert "Usage:" not in outcome.err
+    assert len(outcome.err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("verb", ["status", "history", "heads", "list", "log", "verify"])
+def test_json_is_format_json(run: Runner, root: Path, verb: str) -> None:
+    load_scenario("two_projects", root)
+    args = [verb] if verb == "list" else [verb, "alpha"]
+    assert run.ok(*args, "--json").out == run.ok(*args, "--format", "json").out
+    assert not run.ok(*args, "--format", "text").out.lstrip().startswith("{")
+
+
+@case(
+    "inputs",
+    "a bug in the runner (an unexpected exception)",
+    exit_code="70",
+    message="internal error: ZeroDivisionError: ... (rerun with --debug for a traceback)",
+    database="-",
+    log="-",
+)
+def test_a_bug_is_exit_70_with_one_line(
+    run: Runner, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anything that is not a RunnerError is the runner's fault: exit 70, not 1 (which
+    says a migration failed), so CI can tell a bug from a failed deploy."""
+    from runner import commands
+
+    def broken(*_args: object) -> None:
+        raise ZeroDivisionError("a bug")
+
+    load_scenario("two_projects", root)
+    monkeypatch.setattr(commands, "status", broken)
+    outcome = run("status", "alpha")
+    assert outcome.code == 70
+    lines = outcome.err.strip().splitlines()
+    assert lines == [
+        "internal error: ZeroDivisionError: a bug (rerun with --debug for a traceback)"
+    ]

@@ -6,14 +6,15 @@ machine). Without one every test here is skipped, unless ``CI`` and
 absence is a failure.
 
 Environment:
-- ``RUNNER_TEST_BASE_IMAGE``: FROM image (default ``python:3.11-slim``; where
-  no registry is reachable, the ``docker-alembic-base:bookworm`` that
-  docker/engine.sh prints).
+- ``RUNNER_TEST_BASE_IMAGE``: FROM image. Unset: ``python:3.11-slim`` if the
+  engine has it, else the ``docker-alembic-base:bookworm`` that docker/engine.sh
+  makes where no registry is reachable; nothing is ever pulled.
 - ``RUNNER_TEST_IMAGE_TAG``: tag to build (default ``docker-alembic:test``).
-- ``RUNNER_TEST_POSTGRES_URL``: an admin URL of a PostgreSQL server reachable
-  from the host network; a fresh database is created for the test and dropped.
+- The PostgreSQL server the suite finds (``RUNNER_TEST_POSTGRES_URL``, else
+  127.0.0.1:5432), reachable from the host network; a fresh database is created
+  for the test and dropped.
 
-Run them alone and not under xdist (``-p no:xdist``): each worker would build.
+Under xdist they share one worker (``xdist_group``), so the image is built once.
 """
 
 from __future__ import annotations
@@ -34,13 +35,17 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 
-pytestmark = pytest.mark.docker
+from tests.databases import ServerPool
+
+# One worker builds the image and runs every test on it (pytest -n: --dist loadgroup).
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.xdist_group("docker-image")]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_SCRIPT = REPO_ROOT / "docker" / "build_image.py"
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
+ENGINE_SH_BASE_IMAGE = "docker-alembic-base:bookworm"  # what docker/engine.sh makes, unset
 DEFAULT_TAG = "docker-alembic:test"
 IMAGE_UID = 10001
 # The uid that writes through the mounts with --user: the caller's, or a
@@ -102,14 +107,20 @@ def engine() -> None:
     pytest.skip(f"no Docker engine: {problem} (run `bash docker/engine.sh` to start one)")
 
 
+def _present(image: str) -> bool:
+    inspected = subprocess.run(["docker", "image", "inspect", image], capture_output=True,
+                               check=False)  # fmt: skip
+    return inspected.returncode == 0
+
+
 @pytest.fixture(scope="module")
 def image(engine: None) -> str:
     """Build the image once for this module, with docker/build_image.py."""
     tag = os.environ.get("RUNNER_TEST_IMAGE_TAG") or DEFAULT_TAG
-    base = os.environ.get("RUNNER_TEST_BASE_IMAGE") or DEFAULT_BASE_IMAGE
-    present = subprocess.run(["docker", "image", "inspect", base], capture_output=True,
-                             check=False).returncode == 0  # fmt: skip
-    if not present:  # never let a test pull from a registry
+    chosen = os.environ.get("RUNNER_TEST_BASE_IMAGE")
+    candidates = [chosen] if chosen else [DEFAULT_BASE_IMAGE, ENGINE_SH_BASE_IMAGE]
+    base = next((c for c in candidates if _present(c)), candidates[0])
+    if not _present(base):  # never let a test pull from a registry
         problem = f"base image {base} is not on this engine (set RUNNER_TEST_BASE_IMAGE)"
         if os.environ.get("CI") and os.environ.get("RUNNER_TEST_DOCKER") == "1":
             pytest.fail(problem)
@@ -117,6 +128,10 @@ def image(engine: None) -> str:
     # --network none: proves the build needs no network at all.
     command = [sys.executable, str(BUILD_SCRIPT), "--tag", tag, "--base-image", base]
     command += ["--network", "none"]
+    # Same inputs (sources, packaging, Dockerfile, base image) as the last build:
+    # the image on the engine is that build; RUNNER_TEST_IMAGE_REBUILD=1 forces one.
+    if os.environ.get("RUNNER_TEST_IMAGE_REBUILD") != "1":
+        command.append("--reuse")
     lock_path = REPO_ROOT / "build" / ".image-build.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("w") as lock:  # one build at a time: they share build/wheels
@@ -298,12 +313,14 @@ def test_secret_url_stays_out_of_image_and_output(image: str, workdir: Workdir) 
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[URL]:
-    """A fresh PostgreSQL database (with a run-time password in its URL), dropped after."""
-    admin = os.environ.get("RUNNER_TEST_POSTGRES_URL")
-    if not admin:
-        pytest.skip("RUNNER_TEST_POSTGRES_URL is not set")
-    admin_url = make_url(admin)
+def postgres_url(servers: ServerPool) -> Iterator[URL]:
+    """A fresh PostgreSQL database (with a run-time password in its URL), dropped after.
+
+    The server must be reachable from the host network (the container runs with
+    ``--network host``): the one the suite found without starting a container."""
+    admin_url = servers.locate("postgresql")
+    if admin_url is None:
+        pytest.skip(f"no PostgreSQL server on the host network: {servers.why('postgresql')}")
     name = f"dalembic_img_{uuid.uuid4().hex[:12]}"
     engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
@@ -380,3 +397,35 @@ def test_repo_example_project_read_only_mount(image: str, tmp_path: Path) -> Non
     status = json.loads(result.stdout[result.stdout.index("{") : result.stdout.rindex("}") + 1])
     assert status["projects"][0]["up_to_date"] is True
     assert not list(projects.rglob("__pycache__"))
+
+
+def test_unwritable_mounts_say_whose_files_to_run_as(image: str, tmp_path: Path) -> None:
+    """Folders the image's own user cannot write: one line saying to run as their owner."""
+    wd = Workdir(projects=tmp_path / "projects", var=tmp_path / "var")
+    for folder in (wd.projects, wd.var):
+        folder.mkdir(mode=0o755)  # the caller's, not the image user's (10001)
+    base = ["run", "--rm", "--network", "none", *wd.mounts(), image]
+    refused = _docker(*base, "new", PROJECT, check=False)
+    assert refused.returncode == 2, refused.stderr
+    [line] = refused.stderr.splitlines()
+    assert line.startswith("error: no permission")
+    assert '--user "$(id -u):$(id -g)"' in line
+    assert "internal error" not in refused.stderr
+
+    # The caller's projects are writable, the database folder (someone else's) is not.
+    if os.getuid() == 0:
+        os.chown(wd.projects, CALLER_UID, CALLER_GID)
+    run_image(image, wd, "new", PROJECT)
+    as_caller = ["--user", f"{CALLER_UID}:{CALLER_GID}"]
+    refused = _docker(*base[:4], *as_caller, *base[4:], "upgrade", PROJECT, check=False)
+    assert refused.returncode == 2, refused.stderr
+    last = refused.stderr.splitlines()[-1]
+    assert last.startswith("error: demo: cannot open the database file /app/var/demo.sqlite")
+    assert "internal error" not in refused.stderr
+    assert '--user "$(id -u):$(id -g)"' in last
+
+
+def test_list_with_nothing_mounted_says_where_it_looked(image: str) -> None:
+    listed = _docker("run", "--rm", "--network", "none", image, "list")
+    assert "no projects under /app/projects" in listed.stdout
+    assert "-v" in listed.stdout

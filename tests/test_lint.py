@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from runner.lint_markers import acceptances, read_markers
-from runner.lint_rules import RULES
+from runner.lint.markers import acceptances, read_markers
+from runner.lint.rules import RULES
 from tests.conftest import Outcome, Runner, load_scenario
 from tests.databases import Database
 
@@ -77,7 +77,8 @@ def test_risky_revisions_are_flagged_per_dialect(run: Runner, root: Path, backen
     assert "cannot connect" not in outcome.err
     risky = results["risky"]
     assert risky["dialect"] == backend
-    assert risky["revisions"] == [f"lr{i:02d}" for i in range(1, 12)]
+    assert [r["revision"] for r in risky["revisions"]] == [f"lr{i:02d}" for i in range(1, 12)]
+    assert risky["revisions"][1]["down_revisions"] == ["lr01"]
     assert pairs(risky) == RISKY_BY_DIALECT[backend]
     assert not risky["ok"]
     errors = [f for f in risky["findings"] if f["severity"] == "error" and not f["accepted"]]
@@ -243,7 +244,7 @@ def test_declared_branches_pass(run: Runner, root: Path) -> None:
     outcome, results = lint_json(run, "forked", "--url", UNREACHABLE["postgresql"])
     assert outcome.code == 0, outcome.output
     assert results["forked"]["findings"] == []
-    assert sorted(results["forked"]["revisions"]) == ["hf1", "hf2a", "hf2b"]
+    assert sorted(r["revision"] for r in results["forked"]["revisions"]) == ["hf1", "hf2a", "hf2b"]
 
 
 def test_junit_has_a_failure_per_unaccepted_error(run: Runner, root: Path) -> None:

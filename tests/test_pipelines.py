@@ -30,8 +30,8 @@ import pytest
 import yaml
 
 from ci import changed_projects, require_target
-from runner import projects
 from runner.cli import cli
+from runner.project import repository as projects
 from tests.databases import ServerPool
 
 REPO = Path(__file__).parent.parent
@@ -510,7 +510,7 @@ def checkout(tmp_path: Path) -> Checkout:
     return Checkout(path, database, url_file, commit)
 
 
-def gitlab_env(co: Checkout, name: str, **overrides: str) -> dict[str, str]:
+def gitlab_env(co: Checkout, name: str, **overrides: str | None) -> dict[str, str]:
     """What a GitLab runner would give job ``name`` on a push to main."""
     env = {
         **_base_env(co.path),
@@ -531,11 +531,11 @@ def gitlab_env(co: Checkout, name: str, **overrides: str) -> dict[str, str]:
     for block in (gitlab()["variables"], job(name).get("variables", {})):
         for key, value in block.items():
             env[key] = _expand(str(value), env)
-    env.update(overrides)
-    return {k: v for k, v in env.items() if v is not None}
+    merged: dict[str, str | None] = {**env, **overrides}  # None: not set at all
+    return {k: v for k, v in merged.items() if v is not None}
 
 
-def run_gitlab_job(co: Checkout, name: str, **overrides: str) -> JobRun:
+def run_gitlab_job(co: Checkout, name: str, **overrides: str | None) -> JobRun:
     """before_script + script in one bash (as GitLab does), then after_script apart."""
     env = gitlab_env(co, name, **overrides)
     result = _bash(shell(name), co.path, env)
@@ -561,6 +561,7 @@ def _heads() -> list[str]:
     return [r["revision"] for r in json.loads(proc.stdout)["projects"][0]["revisions"]]
 
 
+@pytest.mark.slow
 def test_gitlab_jobs_run_end_to_end(checkout: Checkout) -> None:
     co = checkout
     reports = co.path / "reports"
@@ -604,20 +605,21 @@ def test_gitlab_jobs_run_end_to_end(checkout: Checkout) -> None:
 def test_gitlab_plan_warns_without_a_url(checkout: Checkout) -> None:
     co = checkout
     assert run_gitlab_job(co, "changes").code == 0
-    plan = run_gitlab_job(co, "plan", EXAMPLE_DATABASE_URL_FILE="")
+    plan = run_gitlab_job(co, "plan", EXAMPLE_DATABASE_URL_FILE=None)
     assert plan.code == 0, plan.output
     assert "warning: example: no database URL configured" in plan.err
     assert "EXAMPLE_DATABASE_URL_FILE" in plan.err
 
 
 def test_gitlab_deploy_refuses_without_a_url(checkout: Checkout) -> None:
-    deploy = run_gitlab_job(checkout, "deploy:example", EXAMPLE_DATABASE_URL_FILE="")
+    deploy = run_gitlab_job(checkout, "deploy:example", EXAMPLE_DATABASE_URL_FILE=None)
     assert deploy.code == 2, deploy.output
     assert "error: example: no database URL configured" in deploy.err
     assert "EXAMPLE_DATABASE_URL_FILE" in deploy.err
     assert not (checkout.path / "var" / "example.sqlite").exists()
 
 
+@pytest.mark.slow
 def test_gitlab_deploy_fails_with_the_runner_exit_code(checkout: Checkout) -> None:
     co = checkout
     assert run_gitlab_job(co, "deploy:example").code == 0
@@ -666,6 +668,7 @@ def _sh(script: str, workdir: Path, env: Mapping[str, str]) -> JobRun:
     return JobRun(proc.returncode, proc.stdout, proc.stderr)
 
 
+@pytest.mark.slow
 def test_jenkins_steps_run_end_to_end(checkout: Checkout) -> None:
     co = checkout
     stages = jenkins_stages()

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from runner import changelog
+from runner.run import changelog
 from tests.conftest import Runner, failing_revision, load_scenario
 from tests.databases import Database
+from tests.reliability.catalogue import case
 
 RISKY = '''"""drop the third table"""
 
@@ -83,11 +84,23 @@ def test_apply_runs_the_plan_and_records_its_digest(
     with slow.connect() as connection:
         digests = connection.exec_driver_sql(
             f"SELECT DISTINCT plan_digest FROM {changelog.table_name('slowpoke')}"
+            " WHERE direction <> 'log-created'"
         ).all()
     assert digests == [(target["digest"],)]
     assert target["digest"][:12] in run.ok("log", "slowpoke").out
 
 
+@case(
+    "plans",
+    "a saved plan applied after a new revision arrived",
+    exit_code="4",
+    message=(
+        "<project>: the repository now ends at ..., the plan at ...: new revisions since the plan; "
+        "make a new plan"
+    ),
+    database="untouched",
+    log="untouched",
+)
 def test_apply_refuses_when_a_new_revision_arrived(run: Runner, root: Path, slow: Database) -> None:
     path, _ = save_plan(run, root)
     (versions(root) / "s4_drop.py").write_text(RISKY)
@@ -98,6 +111,14 @@ def test_apply_refuses_when_a_new_revision_arrived(run: Runner, root: Path, slow
     assert "alembic_version_slowpoke" not in slow.tables()
 
 
+@case(
+    "plans",
+    "a saved plan applied after the database moved (stale)",
+    exit_code="4",
+    message="<project>: the database moved since the plan: ...; make a new plan",
+    database="untouched",
+    log="untouched",
+)
 def test_apply_refuses_when_the_database_moved(run: Runner, root: Path, slow: Database) -> None:
     path, _ = save_plan(run, root)
     run.ok("upgrade", "slowpoke", "s1")  # someone else deployed in between
@@ -110,6 +131,14 @@ def test_apply_refuses_when_the_database_moved(run: Runner, root: Path, slow: Da
     ]
 
 
+@case(
+    "plans",
+    "a saved plan applied after a planned revision was edited",
+    exit_code="4",
+    message="<project>: revision s2 (...) changed since the plan was made; make a new plan",
+    database="untouched",
+    log="untouched",
+)
 def test_apply_refuses_an_edited_revision(run: Runner, root: Path, slow: Database) -> None:
     path, _ = save_plan(run, root)
     target = versions(root) / "s2_slow.py"
@@ -120,6 +149,14 @@ def test_apply_refuses_an_edited_revision(run: Runner, root: Path, slow: Databas
     assert "s2_slow.py" in refused.err
 
 
+@case(
+    "plans",
+    "a plan file edited by hand (forged)",
+    exit_code="2",
+    message="plan file ... was edited after it was made ...: make the plan again",
+    database="untouched",
+    log="untouched",
+)
 def test_a_tampered_plan_file_is_rejected(run: Runner, root: Path, slow: Database) -> None:
     path, _ = save_plan(run, root)
     document = json.loads(path.read_text())

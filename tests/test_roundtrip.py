@@ -17,7 +17,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from runner import schema, scratch
+from runner.db import scratch
+from runner.roundtrip import schema
 from tests.conftest import BACKENDS, Runner, load_scenario
 from tests.databases import ServerPool
 

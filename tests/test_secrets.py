@@ -14,6 +14,7 @@ from sqlalchemy.engine import URL
 
 from tests.conftest import Runner, load_scenario
 from tests.databases import Database, ServerPool
+from tests.reliability.catalogue import case
 
 # %, @, : and / all need care in a URL; % also in Alembic's ini interpolation.
 PASSWORD = "S3cr%t@pw:/x%%y"
@@ -85,6 +86,14 @@ def test_wrong_password_is_exit_3_without_the_password(
         _assert_no_secret(outcome.output)
 
 
+@case(
+    "secrets",
+    "a password given through <NAME>_DATABASE_URL_FILE (a Docker or Kubernetes secret)",
+    exit_code="0",
+    message="-",
+    database="head",
+    log="no password in any output",
+)
 def test_password_from_url_file_secret(run: Runner, root: Path, tmp_path: Path) -> None:
     load_scenario("two_projects", root)
     secret = tmp_path / "alpha_url"

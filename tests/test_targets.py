@@ -1,4 +1,4 @@
-"""URL resolution order and normalisation (runner.targets), on real files."""
+"""URL resolution order and normalisation (runner.project.resolve), on real files."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from runner import projects, targets
 from runner.errors import ConfigError
+from runner.project import repository as projects
+from runner.project import resolve as targets
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ def test_resolution_order(project: projects.Project, tmp_path: Path) -> None:
 def test_embedded_default(project: projects.Project, tmp_path: Path) -> None:
     target = targets.resolve(project, tmp_path, {})
     assert target.embedded
-    assert target.sqlite_path == (tmp_path / "var" / "billing-eu.sqlite").resolve()
+    assert target.file_path == (tmp_path / "var" / "billing-eu.sqlite").resolve()
     assert target.source == "embedded default"
 
 

@@ -3,8 +3,7 @@
 Works two ways:
 
 * under the runner, which opens the connection itself (to take locks, hold the
-  transaction and record what ran) and hands it over in
-  ``config.attributes["connection"]``;
+  transaction and record what ran) and hands it over (see ``runner.contract``);
 * under plain ``alembic -c projects/<name>/alembic.ini ...``, where it builds an
   engine from ``sqlalchemy.url`` like any stock env.py.
 """
@@ -18,10 +17,12 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlalchemy.engine import Connection
 
+from runner import contract
+
 config = context.config
 
 # The runner configures logging itself; plain alembic gets the ini's loggers.
-if config.config_file_name is not None and "runner" not in config.attributes:
+if config.config_file_name is not None and not contract.under_runner(config):
     fileConfig(config.config_file_name)
 
 # Set to a MetaData for autogenerate support (for example: from myapp import models;
@@ -35,7 +36,7 @@ VERSION_TABLE = config.get_main_option("version_table") or (
 )
 VERSION_TABLE_SCHEMA = config.get_main_option("version_table_schema") or None
 
-if "runner" not in config.attributes:
+if not contract.under_runner(config):
     # Plain alembic: resolve the URL by the runner's rules (<NAME>_DATABASE_URL,
     # <NAME>_DATABASE_URL_FILE, alembic.ini, then var/<name>.sqlite).
     from runner.targets import url_for_plain_alembic
@@ -68,15 +69,15 @@ def _run(connection: Connection) -> None:
     _configure(
         connection=connection,
         # Batch mode lets ALTER-style operations work on SQLite by copying tables.
-        render_as_batch=connection.dialect.name == "sqlite",
-        transaction_per_migration=bool(config.attributes.get("transaction_per_migration")),
+        render_as_batch=contract.render_as_batch(connection),
+        transaction_per_migration=contract.transaction_per_migration(config),
     )
     with context.begin_transaction():
         context.run_migrations()
 
 
 def run_migrations_online() -> None:
-    connection = config.attributes.get("connection")
+    connection = contract.connection(config)
     if connection is not None:
         _run(connection)
         return

@@ -1,7 +1,16 @@
-"""${message}
+<%!
+def literal(value):
+    """A revision id, a tuple of them or None, written as ruff format writes it."""
+    if value is None:
+        return "None"
+    if isinstance(value, str):
+        return '"%s"' % value
+    items = ", ".join('"%s"' % item for item in value)
+    return "(%s,)" % items if len(value) == 1 else "(%s)" % items
+%>"""${message}
 
 Revision ID: ${up_revision}
-Revises: ${down_revision | comma,n}
+Revises: ${down_revision | comma,n}${"" if down_revision else "base"}
 Create Date: ${create_date}
 """
 
@@ -11,16 +20,19 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-${imports if imports else ""}
+% if imports:
+${imports}
+% endif
 % if sql_files:
+
 from runner.sql_files import run_sql_file
 % endif
 
 # Revision identifiers, used by Alembic.
-revision: str = ${repr(up_revision)}
-down_revision: str | Sequence[str] | None = ${repr(down_revision)}
-branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
-depends_on: str | Sequence[str] | None = ${repr(depends_on)}
+revision: str = ${literal(up_revision)}
+down_revision: str | Sequence[str] | None = ${literal(down_revision)}
+branch_labels: str | Sequence[str] | None = ${literal(branch_labels)}
+depends_on: str | Sequence[str] | None = ${literal(depends_on)}
 
 
 % if sql_files:

@@ -1,0 +1,199 @@
+"""Facts about each kind of database, in one table, asked for by name.
+
+Every difference between SQLite, PostgreSQL and MySQL/MariaDB that the runner
+acts on is an attribute of one frozen :class:`Backend` record. The rest of the
+runner asks the record (``backend.transactional_ddl``, ``backend.lock``) and
+never compares dialect names: adding a dialect is adding a record here.
+Alembic works the same way (one ``DefaultImpl`` subclass per dialect in
+``alembic/ddl/impl.py``, with ``transactional_ddl`` as a class attribute).
+
+Other SQLAlchemy dialects (SQL Server, Oracle, ...) get a generic record built
+on demand: no lock (the write path warns), transactional DDL as Alembic's own
+implementation for that dialect says, and nothing else special.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+
+class LockKind(enum.Enum):
+    """How runners of one project are kept apart on a database."""
+
+    ADVISORY = "advisory"  # PostgreSQL pg_try_advisory_lock, session-scoped
+    NAMED = "named"  # MySQL/MariaDB GET_LOCK, session-scoped
+    FILE = "file"  # SQLite: flock on <file>.lock, then BEGIN IMMEDIATE
+    NONE = "none"  # unknown dialects: the user must keep runs apart
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What the runner needs to know about one kind of database."""
+
+    name: str  # canonical name, as users write it (--db, --dialect, targets files)
+    label: str  # for people: "PostgreSQL"
+    # SQLAlchemy backend names that are this backend (URL schemes, dialect.name).
+    aliases: tuple[str, ...] = ()
+    # URL schemes users still write that SQLAlchemy 2 no longer loads ("postgres").
+    legacy_schemes: tuple[str, ...] = ()
+    # The driver the runner ships: a bare "postgresql://" means psycopg2 to
+    # SQLAlchemy, which is not installed; we use this one instead.
+    default_driver: str | None = None
+    sqlglot_dialect: str | None = None
+    # DDL runs inside a transaction and rolls back with it (Alembic's
+    # impl.transactional_ddl). When false, a failed run can leave half a revision.
+    transactional_ddl: bool = True
+    lock: LockKind = LockKind.NONE
+    # A file, not a server: no host, a path; "missing" until first written.
+    file_based: bool = False
+    # The driver's own transaction handling is wrong for migrations (pysqlite
+    # commits before DDL): the runner switches it off and emits BEGIN itself.
+    emulated_begin: bool = False
+    # Alembic's offline (--sql) mode renders every operation. False for SQLite,
+    # whose batch operations reflect a live table: plans run on a copy instead.
+    renders_offline: bool = True
+    # env.py uses Alembic's batch mode (ALTER emulated by copying the table).
+    batch_alter: bool = False
+    # Connect arguments: how long to wait for the server, and (SQLite) for a
+    # writer's lock; drivers that take an application_name for pg_stat_activity.
+    connect_timeout_arg: str | None = None
+    busy_timeout_arg: str | None = None
+    application_name_drivers: frozenset[str] = frozenset()
+    # Throw-away databases for tests and `runner test`: the admin URL variable,
+    # the container image, and what DROP DATABASE needs to end open sessions.
+    test_server_variable: str | None = None
+    container_image: str | None = None
+    # The testcontainers class ("module:Class") and its keyword arguments.
+    container_class: str | None = None
+    container_kwargs: tuple[tuple[str, str], ...] = ()
+    drop_database_suffix: str = ""
+    # The schema's whole definition is in a catalog table of CREATE statements
+    # (sqlite_master): snapshots compare those instead of reflecting.
+    catalog_of_statements: bool = False
+    # PRAGMAs that make a throw-away database fast (no fsync): it is dropped anyway.
+    scratch_pragmas: tuple[str, ...] = ()
+    # Longest identifier the server accepts (None: no practical limit).
+    max_identifier_length: int | None = None
+
+    @property
+    def drivername(self) -> str:
+        """SQLAlchemy ``drivername`` with the shipped driver (``postgresql+psycopg``)."""
+        return f"{self.name}+{self.default_driver}" if self.default_driver else self.name
+
+    def connect_args(
+        self, driver: str, application_name: str, lock_timeout: float
+    ) -> dict[str, Any]:
+        """Driver arguments for one runner connection."""
+        args: dict[str, Any] = {}
+        if driver in self.application_name_drivers:
+            args["application_name"] = application_name
+        if self.connect_timeout_arg:
+            args[self.connect_timeout_arg] = 10
+        if self.busy_timeout_arg:
+            args[self.busy_timeout_arg] = lock_timeout
+        return args
+
+
+SQLITE = Backend(
+    name="sqlite",
+    label="SQLite",
+    sqlglot_dialect="sqlite",
+    lock=LockKind.FILE,
+    file_based=True,
+    emulated_begin=True,
+    renders_offline=False,
+    batch_alter=True,
+    busy_timeout_arg="timeout",
+    catalog_of_statements=True,
+    scratch_pragmas=("PRAGMA journal_mode = MEMORY", "PRAGMA synchronous = OFF"),
+)
+POSTGRESQL = Backend(
+    name="postgresql",
+    label="PostgreSQL",
+    aliases=("postgres",),
+    legacy_schemes=("postgres",),
+    default_driver="psycopg",
+    sqlglot_dialect="postgres",
+    lock=LockKind.ADVISORY,
+    connect_timeout_arg="connect_timeout",
+    application_name_drivers=frozenset({"psycopg", "psycopg2"}),
+    test_server_variable="RUNNER_TEST_POSTGRES_URL",
+    container_image="postgres:16",
+    container_class="testcontainers.community.postgres:PostgresContainer",
+    container_kwargs=(("driver", "psycopg"),),
+    drop_database_suffix=" WITH (FORCE)",
+    max_identifier_length=63,
+)
+MYSQL = Backend(
+    name="mysql",
+    label="MySQL/MariaDB",
+    aliases=("mariadb",),
+    default_driver="pymysql",
+    sqlglot_dialect="mysql",
+    transactional_ddl=False,
+    lock=LockKind.NAMED,
+    connect_timeout_arg="connect_timeout",
+    test_server_variable="RUNNER_TEST_MYSQL_URL",
+    container_image="mariadb:11",
+    container_class="testcontainers.community.mysql:MySqlContainer",
+    container_kwargs=(("dialect", "pymysql"),),
+    max_identifier_length=64,
+)
+
+KNOWN: tuple[Backend, ...] = (SQLITE, POSTGRESQL, MYSQL)
+NAMES: tuple[str, ...] = tuple(b.name for b in KNOWN)  # choices for --db and --dialect
+_BY_NAME = {alias: b for b in KNOWN for alias in (b.name, *b.aliases)}
+# SQLAlchemy dialect names to sqlglot's, for dialects without a record of their own.
+_SQLGLOT_ELSEWHERE = {"mssql": "tsql", "oracle": "oracle"}
+
+
+@functools.cache
+def backend(name: str) -> Backend:
+    """The record for a SQLAlchemy backend or dialect name (``mariadb`` is MySQL)."""
+    found = _BY_NAME.get(name)
+    if found is not None:
+        return found
+    return Backend(
+        name=name,
+        label=name,
+        sqlglot_dialect=_SQLGLOT_ELSEWHERE.get(name),
+        transactional_ddl=_alembic_transactional_ddl(name),
+    )
+
+
+def _alembic_transactional_ddl(name: str) -> bool:
+    """Whether Alembic's implementation for dialect ``name`` runs DDL in a transaction."""
+    from alembic.ddl import impl  # importing alembic.ddl registers every dialect's impl
+
+    try:
+        found = impl.DefaultImpl.get_by_dialect(_Named(name))  # type: ignore[arg-type]
+    except KeyError:  # a dialect Alembic has no implementation for
+        found = impl.DefaultImpl
+    return bool(found.transactional_ddl)
+
+
+@dataclass(frozen=True)
+class _Named:
+    """Just enough of a SQLAlchemy dialect for Alembic's implementation lookup."""
+
+    name: str
+
+
+# Which package to install for a driver SQLAlchemy could not import.
+DRIVER_PACKAGES = {
+    "psycopg2": "psycopg2-binary",
+    "psycopg": "psycopg[binary]",
+    "asyncpg": "asyncpg",
+    "pg8000": "pg8000",
+    "pymysql": "PyMySQL",
+    "mysqldb": "mysqlclient",
+    "mysqlconnector": "mysql-connector-python",
+    "mariadbconnector": "mariadb",
+    "pyodbc": "pyodbc",
+    "pymssql": "pymssql",
+    "oracledb": "oracledb",
+    "cx_oracle": "cx_Oracle",
+}

@@ -1,0 +1,154 @@
+"""Every option shared by several verbs, declared once.
+
+Each :class:`Option` record holds the flags, help, environment variable and
+default of one option; applying it to a command adds the click option, with
+the variable shown by click's own help (``[env var: RUNNER_LOCK_TIMEOUT]``).
+The CLI never repeats an option's definition. Importing this module must stay
+cheap: ``runner --help`` imports it, and neither SQLAlchemy nor Alembic.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from runner.db import DEFAULT_LOCK_TIMEOUT
+from runner.db.backends import NAMES
+from runner.errors import RunnerError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Option:
+    """One command-line option: ``Option(...)(command)`` adds it to ``command``."""
+
+    flags: tuple[str, ...]
+    help: str
+    envvar: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self, command: F) -> F:
+        return click.option(
+            *self.flags, help=self.help, envvar=self.envvar, show_envvar=self.envvar is not None,
+            **self.settings,
+        )(command)  # fmt: skip
+
+
+ROOT = Option(
+    ("--root",),
+    "Repository root holding projects/ and var/.",
+    envvar="RUNNER_ROOT",
+    settings={
+        "type": click.Path(file_okay=False, path_type=Path),
+        "default": ".",
+        "show_default": True,
+    },
+)
+DEBUG = Option(
+    ("--debug",), "Show tracebacks on errors.", envvar="RUNNER_DEBUG", settings={"is_flag": True}
+)
+URL = Option(
+    ("--url",),
+    "Database URL for this run (overrides <NAME>_DATABASE_URL and alembic.ini).",
+    settings={"metavar": "URL"},
+)
+ALL = Option(("--all", "all_"), "Every project under projects/.", settings={"is_flag": True})
+JUNIT = Option(
+    ("--junit", "junit_file"),
+    "Also write JUnit XML (one testsuite per project, one testcase per revision).",
+    settings={"type": click.Path(dir_okay=False, path_type=Path), "default": None},
+)
+
+
+class Seconds(click.FloatRange):
+    """A number of seconds: 0 or more, finite (``nan`` and ``inf`` would wait forever)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return seconds
+
+
+LOCK_TIMEOUT = Option(
+    ("--lock-timeout",),
+    "How long to wait for another run's lock.",
+    envvar="RUNNER_LOCK_TIMEOUT",
+    settings={
+        "type": Seconds(min=0, max=7 * 24 * 3600),
+        "default": DEFAULT_LOCK_TIMEOUT,
+        "show_default": True,
+        "metavar": "SECONDS",
+    },
+)
+PER_REVISION = Option(
+    ("--transaction-per-revision",),
+    "Commit after each revision instead of once for the whole run.",
+    settings={"is_flag": True},
+)
+DIALECT = Option(
+    ("--dialect",),
+    "Render and parse SQL for this dialect instead of the URL's (never connects).",
+    settings={"type": click.Choice(NAMES), "default": None},
+)
+DB = Option(
+    ("--db", "backend"),
+    "Kind of throw-away database to test on.",
+    settings={"type": click.Choice(NAMES), "default": "sqlite", "show_default": True},
+)
+
+
+def write_options(command: F) -> F:
+    """``--lock-timeout`` and ``--transaction-per-revision``, shared by every writing verb."""
+    return LOCK_TIMEOUT(PER_REVISION(command))
+
+
+def output_format(*choices: str) -> Callable[[F], F]:
+    """``--format CHOICE`` (default ``text``) and ``--json``, its alias for ``--format json``.
+
+    The command receives one ``fmt`` argument; ``--json`` with another
+    ``--format`` is a usage error rather than one of them silently winning.
+    """
+
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def merged(*args: Any, format_: str | None, as_json: bool, **kwargs: Any) -> Any:
+            if as_json and format_ not in (None, "json"):
+                raise click.UsageError(f"--json and --format {format_} ask for two formats")
+            fmt = "json" if as_json else format_ or "text"
+            try:
+                return command(*args, fmt=fmt, **kwargs)
+            except RunnerError as exc:
+                if fmt == "json":
+                    _json_error(click.get_current_context(), exc)
+                raise
+
+        def _json_error(ctx: click.Context, exc: RunnerError) -> None:
+            """With --json, a refusal or failure is a JSON document too (and still the
+            one error line on stderr), unless results were printed already."""
+            from runner import cli
+            from runner.output import render
+
+            if cli._emitted:
+                return
+            error = {"message": str(exc), "project": exc.project, "exit_code": exc.exit_code}
+            click.echo(render.to_json(ctx.info_name or "", [], error=error))
+
+        with_format = click.option(
+            "--format", "format_", type=click.Choice(choices), default=None,
+            help="Output format [default: text].",
+        )(merged)  # fmt: skip
+        return click.option(
+            "--json", "as_json", is_flag=True, help="Print JSON (same as --format json)."
+        )(with_format)  # type: ignore[return-value]
+
+    return decorate

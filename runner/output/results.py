@@ -1,0 +1,321 @@
+"""What commands return: plain dataclasses, rendered by :mod:`runner.report`.
+
+The JSON shapes (``--json``) are these dataclasses through
+:func:`dataclasses.asdict`; they are documented in the README and versioned
+by :data:`SCHEMA_VERSION`. Add fields freely, never rename or remove one
+without bumping it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+BASE = "base"  # how the empty database (no revision) is named in every output
+
+
+def describe_revs(revs: Sequence[str]) -> str:
+    """``base`` for no revision, else the ids joined: for messages and text output."""
+    return ", ".join(revs) if revs else BASE
+
+
+class _Word(str, enum.Enum):
+    """A word of the output vocabulary: compares, prints and serialises as its value."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    # Enum hashes by member name: without this, "upgrade" in {Direction.UPGRADE} is False.
+    __hash__ = str.__hash__
+
+
+class Direction(_Word):
+    """What a change-log row records, and what a writing command does."""
+
+    UPGRADE = "upgrade"
+    DOWNGRADE = "downgrade"
+    STAMP = "stamp"
+    STAMP_DOWN = "stamp-down"  # a stamp that moved the version table down
+    BASELINE = "baseline"  # repair recorded a checksum for a revision applied without one
+    REPAIR = "repair"  # repair re-recorded a checksum
+    ACKNOWLEDGE = "acknowledge"  # repair accepted the log as it was (a failed run, old breaks)
+    LOG_CREATED = "log-created"  # the first row: the revisions the database was at
+
+
+class RowState(_Word):
+    """What a change-log row was, read with the row after it."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    STARTED = "started"  # an in-progress row that a later row of its run closed
+    INTERRUPTED = "interrupted"  # an in-progress row nothing closed: the run was killed
+    RECORDED = "recorded"  # a row about the log itself (log-created, acknowledge)
+
+
+class CaseStatus(_Word):
+    """The verdict on one revision of a round trip."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class RevisionInfo:
+    """One revision of a project's history."""
+
+    revision: str
+    down_revisions: list[str]
+    message: str
+    path: str
+    branch_labels: list[str] = field(default_factory=list)
+    is_head: bool = False
+    is_merge: bool = False
+    # Whether the database has it (history, when it can ask the database); else None.
+    applied: bool | None = None
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    """``list``: a project as found on disk (no database access)."""
+
+    project: str
+    path: str
+    url: str
+    url_source: str
+    revisions: int
+    heads: list[str]
+    problem: str | None = None  # why the project could not be read
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    """``status``: where a project's database stands against its history."""
+
+    project: str
+    url: str
+    url_source: str
+    version_table: str | None
+    current: list[str]
+    heads: list[str]
+    pending: list[str]
+    up_to_date: bool
+    problem: str | None = None
+    # The newest step in the change log: when, what, who (None before the first).
+    last_change: LastChange | None = None
+    # What verify says of the applied revisions (edited, unlogged, a failed run ...).
+    verify_problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LastChange:
+    """The newest step of a change log, for ``status``."""
+
+    finished_at: Any  # datetime (UTC)
+    direction: str
+    revision: str
+    by: str
+    db_user: str
+
+
+@dataclass(frozen=True)
+class MigrateResult:
+    """``upgrade``, ``downgrade``, ``stamp``: what ran and where the database ended."""
+
+    project: str
+    url: str
+    action: str
+    before: list[str]
+    after: list[str]
+    steps: list[RevisionInfo]
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """``plan``: the SQL an upgrade to the heads would run, rendered offline."""
+
+    project: str
+    url: str
+    dialect: str
+    before: list[str]
+    after: list[str]
+    revisions: list[RevisionInfo]
+    sql: str
+    findings: list[LintFinding] = field(default_factory=list)  # of the pending revisions
+    checksums: dict[str, str] = field(default_factory=dict)
+    # revision -> why its SQL cannot be shown (it needs a live database to render)
+    unrendered: dict[str, str] = field(default_factory=dict)
+    action: str = "upgrade"  # downgrade: the SQL a rollback would run (review only)
+    destination: str = "heads"
+
+
+@dataclass(frozen=True)
+class HistoryResult:
+    """``history``, ``heads``, ``current`` and ``branches``: revisions, newest first.
+
+    ``current`` is where the database is, when the command asked it (``None`` when
+    it did not: ``heads``)."""
+
+    project: str
+    revisions: list[RevisionInfo]
+    current: list[str] | None = None
+    kind: str = "history"  # which verb: decides the text rendering
+
+
+@dataclass(frozen=True)
+class RevisionDetail:
+    """``show``: one revision, all the runner knows about it without a database."""
+
+    project: str
+    revision: RevisionInfo
+    checksum: str
+    files: list[str]  # the .py file and its paired .sql files, relative to the project
+    depends_on: list[str]
+    children: list[str]
+
+
+@dataclass(frozen=True)
+class CreatedFiles:
+    """``new`` and ``revision``: files written, and the new revision id if any."""
+
+    project: str
+    files: list[str]
+    revision: str | None = None
+
+
+@dataclass(frozen=True)
+class LintFinding:
+    """``lint``: one finding; ``accepted`` when a marker in the revision file says why."""
+
+    rule: str
+    severity: str
+    message: str
+    revision: str | None = None
+    path: str | None = None
+    statement: str | None = None
+    accepted: bool = False
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class LintRevision:
+    """``lint``: a revision as read from its file (the history may not load)."""
+
+    revision: str
+    down_revisions: list[str]
+    path: str
+
+
+@dataclass(frozen=True)
+class LintResult:
+    """``lint``: a project's findings; ``ok`` when no unaccepted error remains."""
+
+    project: str
+    dialect: str
+    revisions: list[LintRevision]  # in upgrade order
+    findings: list[LintFinding]
+    errors: int
+    ok: bool
+
+
+@dataclass(frozen=True)
+class RoundTripCase:
+    """``test``: one revision's round trip (upgrade, downgrade, compare, re-upgrade, compare).
+
+    ``status`` is ``passed``, ``failed`` or ``skipped`` (not run because an earlier
+    revision failed). ``step`` names the failing step: ``upgrade``, ``downgrade``,
+    ``schema-after-downgrade`` or ``re-upgrade``; ``diff`` lists schema differences.
+    """
+
+    revision: str
+    down_revisions: list[str]
+    message: str
+    status: str
+    step: str | None = None
+    error: str | None = None
+    diff: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class RoundTripResult:
+    """``test``: a project's round trip on a throw-away database, one case per revision."""
+
+    project: str
+    url: str
+    dialect: str
+    passed: bool
+    cases: list[RoundTripCase]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class VerifyProblem:
+    """One finding of ``verify``."""
+
+    kind: str
+    revision: str
+    path: str
+    message: str
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """``verify``: applied revisions checked against the repository and the log chain."""
+
+    project: str
+    url: str
+    current: list[str]
+    ok: bool
+    problems: list[VerifyProblem]
+    warnings: list[VerifyProblem]
+    checked: int
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """``log``: one change-log row as shown (``down_revisions`` a list; ``[]`` is base)."""
+
+    id: int | None
+    revision: str
+    down_revisions: list[str]
+    direction: str
+    state: str
+    description: str
+    path: str
+    checksum: str
+    db_user: str
+    os_user: str
+    ci_identity: str
+    ci_job_url: str
+    git_commit: str
+    runner_version: str
+    plan_digest: str
+    started_at: Any  # datetime (UTC)
+    finished_at: Any
+    duration_ms: int
+    success: bool
+    error: str
+    row_hash: str
+
+
+@dataclass(frozen=True)
+class LogResult:
+    """``log``: change-log rows, newest first."""
+
+    project: str
+    url: str
+    entries: list[LogRow]
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    """``repair``: what was recorded and acknowledged, and what verify says afterwards."""
+
+    project: str
+    recorded: list[str]  # "baseline r1", "repair r2"
+    acknowledged: list[str]  # the kinds of problem accepted as they are
+    verify: VerifyResult

@@ -1,0 +1,1 @@
+"""Projects: find ``projects/<name>/``, resolve where it deploys, load its revisions once."""

@@ -1,0 +1,1 @@
+"""``runner test``: every revision upgraded, downgraded, compared and upgraded again."""

@@ -1,0 +1,1 @@
+"""Runs: one pass through env.py, the write path, the change log, verify, plans."""

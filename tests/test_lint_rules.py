@@ -1,0 +1,109 @@
+"""Every lint rule against its cases: SQL (or revision files) that must fire it, and close
+variants that must not. The cases are data, one file per rule in tests/lint_cases/.
+
+A case with ``sql`` goes straight to the SQL checker (:func:`runner.lint.sql.check_revision`),
+so a sqlglot upgrade that changes how a statement parses names the rule that broke. A case
+with ``revisions`` is written as a project and linted whole (history rules, markers,
+rendering). ``known_failure`` marks a case that fails today, with the issue that fixes it.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from runner.db.backends import backend
+from runner.db.target import file_target
+from runner.lint import pipeline, sql
+from runner.lint.rules import RULES
+from runner.project import repository
+from runner.project.environment import ProjectEnv
+
+CASES = Path(__file__).parent / "lint_cases"
+VERDICTS = ("fire", "pass", "accepted")
+
+
+def _load() -> list[Any]:
+    params = []
+    for path in sorted(CASES.glob("*.yml")):
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for verdict in VERDICTS:
+            for i, case in enumerate(document.get(verdict, [])):
+                marks = []
+                if case.get("known_failure"):
+                    marks.append(pytest.mark.xfail(reason=case["known_failure"], strict=True))
+                params.append(
+                    pytest.param(document["rule"], verdict, case, id=f"{path.stem}-{verdict}{i}",
+                                 marks=marks)
+                )  # fmt: skip
+    return params
+
+
+def _statements(case: dict[str, Any]) -> str:
+    given = case["sql"]
+    return "\n".join(f"{s};" for s in ([given] if isinstance(given, str) else given))
+
+
+def _revision_source(spec: dict[str, Any]) -> str:
+    if "source" in spec:
+        return str(spec["source"])
+    down = spec.get("down")
+    table = f"t_{spec['id']}"
+    body = {
+        "upgrade": spec.get("upgrade", f'op.execute("CREATE TABLE {table} (id INTEGER)")'),
+        "downgrade": spec.get("downgrade", f'op.execute("DROP TABLE {table}")'),
+    }
+    functions = "\n\n".join(
+        f"def {name}() -> None:\n{textwrap.indent(code, '    ')}\n" for name, code in body.items()
+    )
+    return (
+        f'"""revision {spec["id"]}"""\n{spec.get("header", "")}\n'
+        "import sqlalchemy as sa\nfrom alembic import op\n\n"
+        f"revision = {spec['id']!r}\ndown_revision = {down!r}\n"
+        "branch_labels = None\ndepends_on = None\n\n\n" + functions
+    )
+
+
+def _lint_project(case: dict[str, Any], tmp_path: Path) -> list[Any]:
+    root = tmp_path / "repo"
+    folder = root / "projects" / "cases"
+    repository.write_template(folder, "cases")
+    for spec in case["revisions"]:
+        name = spec.get("file", f"{spec.get('id', 'x')}.py")
+        (folder / "versions" / name).write_text(_revision_source(spec), encoding="utf-8")
+    project = repository.Project("cases", folder)
+    penv = ProjectEnv.load(project, file_target(tmp_path / "never-created.sqlite", "test"))
+    dialect = case.get("dialect")
+    return pipeline.lint(penv, dialect).findings
+
+
+@pytest.mark.parametrize(("rule", "verdict", "case"), _load())
+def test_rule_case(rule: str, verdict: str, case: dict[str, Any], tmp_path: Path) -> None:
+    if "sql" in case:
+        kind = backend(case["dialect"])
+        findings = sql.check_revision("r1", _statements(case), kind, "alembic_version", None)
+    else:
+        findings = _lint_project(case, tmp_path)
+    mine = [f for f in findings if f.rule == rule]
+    if verdict == "fire":
+        assert [f for f in mine if not f.accepted], findings
+    elif verdict == "accepted":
+        assert mine, findings
+        assert all(f.accepted for f in mine), findings
+    else:
+        assert not mine, findings
+
+
+def test_every_rule_has_cases_that_fire_and_that_pass() -> None:
+    covered: dict[str, set[str]] = {}
+    for path in CASES.glob("*.yml"):
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        assert path.stem == document["rule"], path
+        assert document["rule"] in RULES, f"{path.name}: unknown rule"
+        covered[document["rule"]] = {v for v in VERDICTS if document.get(v)}
+    for rule in RULES:
+        assert {"fire", "pass"} <= covered.get(rule, set()), f"{rule} needs fire and pass cases"
