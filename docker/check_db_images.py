@@ -1,25 +1,24 @@
-"""Check the local database images of docker/db-images.sh through testcontainers.
+"""Check the local database images of docker/db-images.sh through the runner's own
+testcontainers path (runner.db.scratch.start_container, what `runner test --db ...`
+and the test suite use without a server URL).
 
     .venv/bin/python docker/check_db_images.py            # both backends
     .venv/bin/python docker/check_db_images.py --backend mysql --copies 1
-    .venv/bin/python docker/check_db_images.py --via-runner  # runner.scratch.start_container
 
-For each backend it starts containers the way ``runner/scratch.py`` would
-(``start_container`` below is the change proposed for it; ``--via-runner`` calls
-the runner's own instead, once that change is in), with ``--copies`` of them
-(default 2) running at once so that they are seen not to collide with each other
-or with the machine's own servers on 5432 / 3306. On each: SQLAlchemy (psycopg,
-pymysql) connects with the URL testcontainers gives, ``runner.scratch.fresh_database``
-creates and drops a database, a table is made, written and queried. Then the
-containers stop. Last, a container that never gets ready (the PostgreSQL wait on
-the MariaDB image) must be removed too. Every step is timed; afterwards
-``docker ps -a`` must list exactly the containers it listed before.
+For each backend it starts ``--copies`` containers (default 2) at once, so that they
+are seen not to collide with each other or with the machine's own servers on 5432 /
+3306. On each: SQLAlchemy (psycopg, pymysql) connects with the URL testcontainers
+gives, ``runner.db.scratch.fresh_database`` creates and drops a database, a table is
+made, written and queried. Then the containers stop. Last, a container that never
+gets ready (the PostgreSQL wait on the MariaDB image) must be removed too. Every step
+is timed; afterwards ``docker ps -a`` must list exactly the containers it listed
+before.
 
-Settings (environment), all optional:
-  RUNNER_TEST_POSTGRES_IMAGE  default docker-alembic-postgres:15
-  RUNNER_TEST_MYSQL_IMAGE     default docker-alembic-mariadb:10.11
-  RUNNER_TEST_DOCKER_NETWORK  default docker-alembic (made by db-images.sh)
-  TESTCONTAINERS_RYUK_DISABLED  set to true here unless set: Ryuk's image cannot be pulled
+Settings (environment), each set to what docker/db-images.sh prints unless set:
+  RUNNER_TEST_POSTGRES_IMAGE  docker-alembic-postgres:15
+  RUNNER_TEST_MYSQL_IMAGE     docker-alembic-mariadb:10.11
+  RUNNER_TEST_DOCKER_NETWORK  docker-alembic
+  TESTCONTAINERS_RYUK_DISABLED  true: Ryuk's image cannot be pulled here
 
 Exit status 0 when every check passed, 1 with the reason otherwise.
 """
@@ -28,12 +27,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -52,53 +50,12 @@ for _name, _value in LOCAL_IMAGES.items():
     os.environ.setdefault(_name, _value)
 
 import sqlalchemy as sa  # noqa: E402
-from sqlalchemy.engine import URL, make_url  # noqa: E402
+from sqlalchemy.engine import URL  # noqa: E402
 
-from runner import scratch  # noqa: E402
+from runner.db import backends, scratch  # noqa: E402
+from runner.errors import RunnerError  # noqa: E402
 
-# --- the proposal for runner/scratch.py (keep the two in step) ---------------
-
-_IMAGES = {"postgresql": "postgres:16", "mysql": "mariadb:11"}
-IMAGE_VARS = {"postgresql": "RUNNER_TEST_POSTGRES_IMAGE", "mysql": "RUNNER_TEST_MYSQL_IMAGE"}
-NETWORK_VAR = "RUNNER_TEST_DOCKER_NETWORK"
-
-
-def start_container(backend: str, environ: Mapping[str, str] = os.environ) -> tuple[Any, URL]:
-    """Start a testcontainers container for ``backend``; the caller stops it.
-
-    The image is ``RUNNER_TEST_POSTGRES_IMAGE`` / ``RUNNER_TEST_MYSQL_IMAGE`` (default
-    the official postgres:16 / mariadb:11). ``RUNNER_TEST_DOCKER_NETWORK`` puts the
-    container on that Docker network: needed where dockerd runs with --bridge=none
-    (docker/engine.sh), where the default network has no interface to publish a
-    port from; docker/db-images.sh makes one.
-    """
-    image = environ.get(IMAGE_VARS[backend]) or _IMAGES[backend]
-    # Not testcontainers' default "test": the password is registered with
-    # runner.redact, which would mask every "test" in the output.
-    password = secrets.token_hex(12)
-    if backend == "postgresql":
-        from testcontainers.community.postgres import PostgresContainer
-
-        container: Any = PostgresContainer(image, password=password, driver="psycopg")
-    else:
-        from testcontainers.community.mysql import MySqlContainer
-
-        # As root: the images grant MYSQL_USER rights on MYSQL_DATABASE only, and
-        # fresh_database needs CREATE DATABASE.
-        container = MySqlContainer(image, dialect="pymysql", username="root", password=password)
-    network = environ.get(NETWORK_VAR)
-    if network:
-        container.with_kwargs(network=network)
-    try:
-        container.start()
-    except BaseException:
-        # testcontainers leaves a container that never got ready running.
-        container.stop()
-        raise
-    return container, make_url(container.get_connection_url())
-
-
-# --- the check ----------------------------------------------------------------
+BACKENDS = ("postgresql", "mysql")
 
 
 class CheckFailed(Exception):
@@ -170,16 +127,17 @@ def exercise(backend: str, admin: URL, label: str) -> None:
             raise CheckFailed(f"{label}: database {name} was not dropped")
 
 
-def check_backend(backend: str, copies: int, via_runner: bool) -> None:
-    starter = scratch.start_container if via_runner else start_container
-    image = os.environ.get(IMAGE_VARS[backend]) or _IMAGES[backend]
-    print(f"{backend}: {copies} x {image} (network {os.environ.get(NETWORK_VAR) or 'default'})")
+def check_backend(backend: str, copies: int) -> None:
+    kind = backends.backend(backend)
+    image = scratch.container_image(kind)
+    network = os.environ.get(scratch.NETWORK_VARIABLE) or "default"
+    print(f"{backend}: {copies} x {image} (network {network})")
     running: list[Any] = []
     try:
         urls = []
         for n in range(copies):
             with step(f"{backend}#{n + 1}: start to ready"):
-                container, url = starter(backend)
+                container, url = scratch.start_container(kind)
             running.append(container)
             urls.append(url)
             print(f"           {url.render_as_string(hide_password=True)}")
@@ -202,21 +160,22 @@ def check_backend(backend: str, copies: int, via_runner: bool) -> None:
                 container.stop()
 
 
-def check_failed_start(via_runner: bool) -> None:
+def check_failed_start() -> None:
     """A container that never gets ready is removed, not left running."""
     from testcontainers.core.config import testcontainers_config
 
-    starter = scratch.start_container if via_runner else start_container
-    variable = IMAGE_VARS["postgresql"]
+    postgres = backends.backend("postgresql")
+    variable = postgres.container_image_variable
+    assert variable is not None
     saved = testcontainers_config.max_tries, os.environ[variable]
     testcontainers_config.max_tries = 3  # seconds, at one poll a second
-    os.environ[variable] = os.environ[IMAGE_VARS["mysql"]]
+    os.environ[variable] = scratch.container_image(backends.backend("mysql"))
     try:
         with step("postgresql wait on the MariaDB image: fails, container removed"):
             try:
-                container, _ = starter("postgresql")
-            except Exception as exc:
-                print(f"           failed as it should: {type(exc).__name__}")
+                container, _ = scratch.start_container(postgres)
+            except RunnerError as exc:
+                print(f"           failed as it should: {exc}")
             else:
                 container.stop()
                 raise CheckFailed("a PostgreSQL wait on the MariaDB image succeeded")
@@ -226,12 +185,10 @@ def check_failed_start(via_runner: bool) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backend", choices=["postgresql", "mysql"], action="append")
+    parser.add_argument("--backend", choices=BACKENDS, action="append")
     parser.add_argument("--copies", type=int, default=2, help="containers at once (default 2)")
-    parser.add_argument("--via-runner", action="store_true", help="use runner.scratch's own")
     parser.add_argument("--skip-failure-case", action="store_true")
     args = parser.parse_args()
-    backends = args.backend or ["postgresql", "mysql"]
 
     if not scratch.docker_answers():
         print("check_db_images: no Docker engine answers (run docker/engine.sh)", file=sys.stderr)
@@ -240,10 +197,10 @@ def main() -> int:
     own = {port: listening(port) for port in (5432, 3306)}
     started = time.perf_counter()
     try:
-        for backend in backends:
-            check_backend(backend, args.copies, args.via_runner)
+        for backend in args.backend or BACKENDS:
+            check_backend(backend, args.copies)
         if not args.skip_failure_case:
-            check_failed_start(args.via_runner)
+            check_failed_start()
         left = all_containers() - before
         if left:
             raise CheckFailed("containers left behind: " + "; ".join(sorted(left)))

@@ -4,12 +4,14 @@
 # start throw-away servers on a machine that reaches no image registry.
 # Idempotent: images that are there and current are reused.
 #
-#   eval "$(bash docker/db-images.sh)"   # sets POSTGRES_IMAGE, MYSQL_IMAGE, DOCKER_NETWORK
+#   eval "$(bash docker/db-images.sh)"   # exports the variables below
 #
-# Prints, on stdout only:
-#   POSTGRES_IMAGE=docker-alembic-postgres:15     (Debian bookworm's postgresql 15)
-#   MYSQL_IMAGE=docker-alembic-mariadb:10.11      (Debian bookworm's mariadb-server 10.11)
-#   DOCKER_NETWORK=docker-alembic                 (a user-defined bridge network)
+# Prints, on stdout only, the variables that make `runner test --db ...` and the
+# test suite start their throw-away servers from these images:
+#   export RUNNER_TEST_POSTGRES_IMAGE=docker-alembic-postgres:15   (bookworm's postgresql 15)
+#   export RUNNER_TEST_MYSQL_IMAGE=docker-alembic-mariadb:10.11    (bookworm's mariadb-server)
+#   export RUNNER_TEST_DOCKER_NETWORK=docker-alembic               (a user-defined bridge)
+#   export TESTCONTAINERS_RYUK_DISABLED=true                       (Ryuk cannot be pulled)
 # Progress and timings go to stderr; any failure exits non-zero with one
 # message.
 #
@@ -35,12 +37,8 @@
 #    on first start like the official images (see the scripts).
 #    DB_IMAGES_REBUILD=1 rebuilds anyway.
 #
-# Using them with testcontainers 4.x (what runner/scratch.py needs; details in
-# docker/db-images/README.md):
-#   PostgresContainer(POSTGRES_IMAGE, password=PW, driver="psycopg") /
-#   MySqlContainer(MYSQL_IMAGE, dialect="pymysql", username="root", password=PW),
-#   each .with_kwargs(network=DOCKER_NETWORK), and TESTCONTAINERS_RYUK_DISABLED=true
-#   (Ryuk's image cannot be pulled). docker/check_db_images.py does exactly that.
+# runner/db/scratch.py (start_container) starts them through testcontainers 4.x;
+# docker/check_db_images.py checks them that way, details in docker/db-images/README.md.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -323,8 +321,13 @@ main() {
     ensure_image postgres "$POSTGRES_IMAGE_NAME"
     ensure_image mariadb "$MYSQL_IMAGE_NAME"
     log "ready in $(elapsed)"
-    printf 'POSTGRES_IMAGE=%s\nMYSQL_IMAGE=%s\nDOCKER_NETWORK=%s\n' \
-        "$POSTGRES_IMAGE_NAME" "$MYSQL_IMAGE_NAME" "$NETWORK_NAME"
+    # What the runner and the test suite read (runner/db/scratch.py); Ryuk off: on a
+    # machine without a registry its image cannot be pulled either, and the runner
+    # removes the containers it starts itself.
+    printf 'export RUNNER_TEST_POSTGRES_IMAGE=%s\nexport RUNNER_TEST_MYSQL_IMAGE=%s\n' \
+        "$POSTGRES_IMAGE_NAME" "$MYSQL_IMAGE_NAME"
+    printf 'export RUNNER_TEST_DOCKER_NETWORK=%s\nexport TESTCONTAINERS_RYUK_DISABLED=true\n' \
+        "$NETWORK_NAME"
 }
 
 main "$@"
