@@ -1011,7 +1011,14 @@ def _configure_logging() -> None:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter("%(message)s"))
     handler.addFilter(redact.ScrubFilter())
-    for name, level in (("runner", logging.INFO), ("alembic.runtime.migration", alembic_level)):
+    # testcontainers (runner test's throw-away servers) has no handler of its own: its
+    # warnings would reach stderr through logging's last resort, unscrubbed.
+    loggers = (
+        ("runner", logging.INFO),
+        ("alembic.runtime.migration", alembic_level),
+        ("testcontainers", logging.WARNING),
+    )
+    for name, level in loggers:
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(level)

@@ -1,9 +1,13 @@
 """Throw-away databases for the tests: one fresh database per test, dropped after.
 
 Servers come from, in order: ``RUNNER_TEST_POSTGRES_URL`` / ``RUNNER_TEST_MYSQL_URL``
-(an admin URL to a running server), a testcontainers container when a Docker
-engine answers, else the test is skipped with the reason. Under ``CI`` a URL
-that was promised but does not connect fails the test instead of skipping it.
+(an admin URL to a running server), the standard local servers (unless
+``RUNNER_TEST_PROBE_LOCAL=0``), a testcontainers container when a Docker engine
+answers (:func:`runner.db.scratch.start_container`: ``RUNNER_TEST_POSTGRES_IMAGE`` /
+``RUNNER_TEST_MYSQL_IMAGE``, ``RUNNER_TEST_DOCKER_NETWORK``), else the test is
+skipped with the reason. Under ``CI`` a server that was promised fails the test
+instead of skipping it: a URL that is set but does not connect, or a container
+image that is named but gives no container.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
 from runner.db import backends, scratch
+from runner.errors import RunnerError
+from runner.output import redact
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,7 @@ class ServerPool:
         self._admin: dict[str, URL | None] = {}
         self._why: dict[str, str] = {}
         self._containers: list[Any] = []
+        self._failed: dict[str, str] = {}  # failed under CI: every later test fails at once
 
     def admin_url(self, backend: str) -> URL:
         url = self.found(backend)
@@ -99,6 +106,8 @@ class ServerPool:
 
     def found(self, backend: str) -> URL | None:
         """The admin URL for ``backend``, found (or started) on first use."""
+        if backend in self._failed:
+            pytest.fail(self._failed[backend])
         if backend not in self._admin:
             self._admin[backend] = self._find(backend)
         return self._admin[backend]
@@ -116,7 +125,8 @@ class ServerPool:
             self._admin[backend] = url
             self._why.pop(backend, None)
         elif backend not in self._why:
-            self._why[backend] = "a testcontainers container, started when a test needs it"
+            image = scratch.container_image(backends.backend(backend))
+            self._why[backend] = f"a testcontainers container from {image}, when a test needs it"
         return url
 
     def _find(self, backend: str, start: bool = True) -> URL | None:
@@ -129,7 +139,7 @@ class ServerPool:
             if problem is not None:
                 message = f"{variable} is set but does not connect: {type(problem).__name__}"
                 if os.environ.get("CI") and start:  # the test fails; the header only says
-                    pytest.fail(message)
+                    self._fail(backend, message)
                 self._why[backend] = message
                 return None
             return url
@@ -140,26 +150,49 @@ class ServerPool:
         if scratch.docker_answers():
             return self._start_container(backend) if start else None
         local = make_url(LOCAL[backend])
-        self._why[backend] = (
+        message = (
             f"no {backend} server: set {variable}, run one at {local.host}:{local.port}"
             " or start a Docker engine"
         )
+        if start:
+            self._fail_if_promised(backend, message)
+        self._why[backend] = message
         return None
 
     def _start_container(self, backend: str) -> URL | None:
         try:
             container, url = scratch.start_container(backends.backend(backend))
-        except Exception as exc:  # no image and no registry, for example
-            self._why[backend] = (
-                f"Docker answered but no {backend} container could start: {type(exc).__name__}"
-            )
+        except RunnerError as exc:  # no image and no registry, for example: it says which
+            message = redact.scrub(str(exc))
+            self._fail_if_promised(backend, message)
+            self._why[backend] = message
             return None
         self._containers.append(container)
         return url
 
+    def _fail_if_promised(self, backend: str, message: str) -> None:
+        """Under ``CI``, a container image named for ``backend`` (.ci/run's second pass) is
+        a promise: its tests fail rather than skip when no container starts."""
+        variable = backends.backend(backend).container_image_variable
+        if os.environ.get("CI") and variable and os.environ.get(variable):
+            self._fail(
+                backend, f"{variable} is set but no container serves the {backend} tests: {message}"
+            )
+
+    def _fail(self, backend: str, message: str) -> None:
+        self._failed[backend] = message
+        pytest.fail(message)
+
     def close(self) -> None:
+        """Remove every container this pool started, each whatever the others do."""
+        problems = []
         for container in self._containers:
-            container.stop()
+            try:
+                container.stop()
+            except Exception as exc:
+                problems.append(f"{type(exc).__name__}: {exc}")
+        self._containers.clear()
+        assert not problems, f"containers not removed: {problems}"
 
     @contextmanager
     def fresh(self, backend: str, tmp_path: Path, name: str = "test") -> Iterator[Database]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import uuid
 from pathlib import Path
 
@@ -267,11 +268,15 @@ def test_unwritable_junit_report_is_a_usage_error(
 # How to make (and remove) a login that may read and write rows but create nothing.
 _NO_CREATE_RIGHTS = {
     # PostgreSQL 15 and later give a new role no CREATE on schema public.
-    "postgresql": (["CREATE ROLE {user} LOGIN"], ["DROP OWNED BY {user}", "DROP ROLE {user}"]),
+    # With a password: a container's server (or any but a trusting local one) asks for it.
+    "postgresql": (
+        ["CREATE ROLE {user} LOGIN PASSWORD '{password}'"],
+        ["DROP OWNED BY {user}", "DROP ROLE {user}"],
+    ),
     "mysql": (
         [
-            "CREATE USER '{user}'@'%%'",
-            "CREATE USER '{user}'@'localhost'",
+            "CREATE USER '{user}'@'%%' IDENTIFIED BY '{password}'",
+            "CREATE USER '{user}'@'localhost' IDENTIFIED BY '{password}'",
             "GRANT SELECT, INSERT, UPDATE, DELETE ON {database}.* TO '{user}'@'%%'",
             "GRANT SELECT, INSERT, UPDATE, DELETE ON {database}.* TO '{user}'@'localhost'",
         ],
@@ -320,7 +325,8 @@ def test_database_user_without_create_rights_gets_one_line(
     }  # fmt: skip
     order = ["version", "log"] if backend == "postgresql" else ["log", "version"]
     with servers.fresh(backend, tmp_path) as database:
-        names = {"user": user, "database": database.url.database}
+        password = secrets.token_hex(12)
+        names = {"user": user, "database": database.url.database, "password": password}
 
         def as_admin(*statements: str) -> None:
             with database.connect() as connection:
@@ -330,7 +336,7 @@ def test_database_user_without_create_rights_gets_one_line(
 
         as_admin(*create)
         try:
-            url = make_url(database.url_string).set(username=user, password=None)
+            url = make_url(database.url_string).set(username=user, password=password)
             run.env["SLOWPOKE_DATABASE_URL"] = url.render_as_string(hide_password=False)
             for which in order:
                 message, table = tables[which]

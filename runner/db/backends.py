@@ -64,9 +64,12 @@ class Backend:
     busy_timeout_arg: str | None = None
     application_name_drivers: frozenset[str] = frozenset()
     # Throw-away databases for tests and `runner test`: the admin URL variable,
-    # the container image, and what DROP DATABASE needs to end open sessions.
+    # the container image (the official one; the variable names another, such as a
+    # local build of docker/db-images.sh where no registry answers), and what DROP
+    # DATABASE needs to end open sessions.
     test_server_variable: str | None = None
     container_image: str | None = None
+    container_image_variable: str | None = None
     # The testcontainers class ("module:Class") and its keyword arguments.
     container_class: str | None = None
     container_kwargs: tuple[tuple[str, str], ...] = ()
@@ -161,6 +164,7 @@ POSTGRESQL = Backend(
     application_name_drivers=frozenset({"psycopg", "psycopg2"}),
     test_server_variable="RUNNER_TEST_POSTGRES_URL",
     container_image="postgres:16",
+    container_image_variable="RUNNER_TEST_POSTGRES_IMAGE",
     container_class="testcontainers.community.postgres:PostgresContainer",
     container_kwargs=(("driver", "psycopg"),),
     drop_database_suffix=" WITH (FORCE)",
@@ -180,8 +184,11 @@ MYSQL = Backend(
     connect_timeout_arg="connect_timeout",
     test_server_variable="RUNNER_TEST_MYSQL_URL",
     container_image="mariadb:11",
+    container_image_variable="RUNNER_TEST_MYSQL_IMAGE",
     container_class="testcontainers.community.mysql:MySqlContainer",
-    container_kwargs=(("dialect", "pymysql"),),
+    # As root: the image grants MYSQL_USER rights on MYSQL_DATABASE only, and a
+    # throw-away database needs CREATE DATABASE.
+    container_kwargs=(("dialect", "pymysql"), ("username", "root")),
     max_identifier_length=64,
     # MariaDB bounds every statement (seconds); MySQL only SELECTs (milliseconds).
     statement_timeout_sql=(

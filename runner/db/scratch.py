@@ -3,8 +3,10 @@
 Used by ``runner test`` (the round trip) and by the test suite. A server comes
 from, in order: an explicit admin URL (``--server-url``), the variable
 ``RUNNER_TEST_POSTGRES_URL`` / ``RUNNER_TEST_MYSQL_URL``, or a testcontainers
-container when a Docker engine answers. SQLite needs no server: a temporary
-file is enough.
+container when a Docker engine answers (image: ``RUNNER_TEST_POSTGRES_IMAGE`` /
+``RUNNER_TEST_MYSQL_IMAGE``, default the official one; network:
+``RUNNER_TEST_DOCKER_NETWORK``). SQLite needs no server: a temporary file is
+enough.
 
 Each fresh database on a server is named ``<prefix><random hex>`` and dropped
 when the ``with`` block ends, whether it ended well or not.
@@ -12,11 +14,15 @@ when the ``with`` block ends, whether it ended well or not.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
 import os
+import secrets
 import socket
 import sqlite3
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -32,6 +38,20 @@ from runner.db.backends import NAMES, Backend, backend
 from runner.db.connect import describe_db_error
 from runner.db.target import file_target, parse_url
 from runner.errors import ConfigError, DatabaseUnreachable
+from runner.output import redact
+
+log = logging.getLogger("runner")
+
+# The Docker network containers join (optional). Where the engine's default network
+# publishes no port (dockerd --bridge=none, as docker/engine.sh starts it), a
+# user-defined bridge does; docker/db-images.sh makes one, "docker-alembic".
+NETWORK_VARIABLE = "RUNNER_TEST_DOCKER_NETWORK"
+# testcontainers' own switch for Ryuk, its clean-up container, named in the error
+# where Ryuk's image cannot be pulled.
+RYUK_VARIABLE = "TESTCONTAINERS_RYUK_DISABLED"
+# On every container the runner starts: its backend, and the process that started it.
+SCRATCH_LABEL = "docker-alembic.scratch"
+PID_LABEL = "docker-alembic.pid"
 
 
 def admin_url(raw: str, source: str) -> URL:
@@ -85,14 +105,156 @@ def _docker_py_answers() -> bool:
     return True
 
 
-def start_container(kind: Backend) -> tuple[Any, URL]:
-    """Start a testcontainers container for ``kind``; the caller stops it."""
+def container_image(kind: Backend, environ: Mapping[str, str] = os.environ) -> str:
+    """The image a ``kind`` container starts from: its variable's, else the official one."""
+    assert kind.container_image is not None, f"{kind.label} has no container"
+    variable = kind.container_image_variable
+    return (environ.get(variable) if variable else None) or kind.container_image
+
+
+def start_container(kind: Backend, environ: Mapping[str, str] = os.environ) -> tuple[Any, URL]:
+    """Start a testcontainers container for ``kind``; the caller stops it.
+
+    Returns the container and the admin URL that reaches it from here (testcontainers
+    works out the host: the engine's, or the network's gateway inside a container).
+    A container that does not get ready is removed before the :class:`ConfigError`
+    that says what to set: testcontainers itself leaves it running, and without
+    Ryuk nothing else would remove it.
+    """
+    image = container_image(kind, environ)
+    container = _new_container(kind, image, environ)
+    began = time.monotonic()
+    try:
+        container.start()
+        url = make_url(container.get_connection_url())
+    except Exception as exc:
+        _remove(container)
+        raise ConfigError(_not_started(kind, image, exc, environ)) from exc
+    except BaseException:  # Ctrl-C or SIGTERM while it starts: remove it all the same
+        _remove(container)
+        raise
+    log.info(
+        "started a %s container from %s at %s:%s in %.1fs (removed when the run ends)",
+        kind.label, image, url.host, url.port, time.monotonic() - began,
+    )  # fmt: skip
+    return container, url
+
+
+def _new_container(kind: Backend, image: str, environ: Mapping[str, str]) -> Any:
+    """The testcontainers object for ``kind``, configured, not started."""
     assert kind.container_class is not None, f"{kind.label} has no container"
     module_name, class_name = kind.container_class.split(":")
-    container_class = getattr(importlib.import_module(module_name), class_name)
-    container = container_class(kind.container_image, **dict(kind.container_kwargs))
-    container.start()
-    return container, make_url(container.get_connection_url())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:  # a dev dependency: the image and `pip install .` lack it
+        raise ConfigError(
+            f"no {kind.name} server for a throw-away database: testcontainers is not installed"
+            f" (pip install testcontainers), or set {kind.test_server_variable} to an admin URL"
+        ) from exc
+    # Our own, not testcontainers' "test": the port is published on every interface
+    # of the host. Registered, so no output (a driver's message, a traceback) shows it.
+    password = secrets.token_hex(16)
+    redact.register(password)
+    container = getattr(module, class_name)(image, password=password, **dict(kind.container_kwargs))
+    # Labels find a container a killed run left behind (Ryuk off):
+    # docker ps -a --filter label=docker-alembic.scratch
+    options: dict[str, Any] = {
+        "labels": {SCRATCH_LABEL: kind.name, PID_LABEL: str(os.getpid())},
+    }
+    network = environ.get(NETWORK_VARIABLE)
+    if network:
+        options["network"] = network
+    container.with_kwargs(**options)  # one call: each call replaces the last one's options
+    return container
+
+
+def _remove(container: Any) -> None:
+    """Remove a container that failed to start; the start's own error is the one to tell."""
+    with contextlib.suppress(Exception):
+        container.stop()
+
+
+def _not_started(kind: Backend, image: str, exc: Exception, environ: Mapping[str, str]) -> str:
+    """One line: why no ``kind`` container started, and what to set."""
+    return (
+        f"no {kind.name} container started from {image}: {_cause(kind, image, exc, environ)};"
+        f" or set {kind.test_server_variable} to an admin URL"
+    )
+
+
+def _cause(kind: Backend, image: str, exc: Exception, environ: Mapping[str, str]) -> str:
+    """What went wrong, read from the engine afterwards rather than from the exception:
+    an image testcontainers needed and could not pull is still missing."""
+    from testcontainers.core.config import testcontainers_config as config
+
+    engine = _Engine()
+    try:
+        if not config.ryuk_disabled and not engine.has_image(config.ryuk_image):
+            return (
+                f"testcontainers' clean-up container ({config.ryuk_image}) is not on the Docker"
+                f" engine and could not be pulled: set {RYUK_VARIABLE}=true (the runner removes"
+                " its containers itself)"
+            )
+        if not engine.has_image(image):
+            return (
+                "the image is not on the Docker engine and could not be pulled: set"
+                f" {kind.container_image_variable} to a local image"
+                " (bash docker/db-images.sh builds one without a registry)"
+            )
+        network = environ.get(NETWORK_VARIABLE)
+        if network and not engine.has_network(network):
+            return (
+                f"the Docker engine has no network {network!r} ({NETWORK_VARIABLE}):"
+                f" create it (docker network create {network}) or unset {NETWORK_VARIABLE}"
+            )
+        if not network and not engine.has_network("bridge"):
+            # dockerd --bridge=none: a container on the default network has no port to publish
+            return (
+                "the Docker engine has no default bridge network to publish its port on:"
+                f" set {NETWORK_VARIABLE} to a user-defined bridge network"
+                " (docker network create NAME; docker/db-images.sh makes docker-alembic)"
+            )
+    finally:
+        engine.close()
+    if isinstance(exc, TimeoutError):
+        return (
+            f"it was not ready after {config.timeout:.0f}s: is it a {kind.label} image?"
+            f" (set {kind.container_image_variable})"
+        )
+    detail = " ".join(str(exc).split())[:200]
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+class _Engine:
+    """Just enough of docker-py to ask what the engine has; every answer False when it
+    cannot be asked (the start's error is then the best there is)."""
+
+    def __init__(self) -> None:
+        try:
+            import docker
+
+            self._client: Any = docker.from_env(timeout=5)  # type: ignore[attr-defined]
+        except Exception:
+            self._client = None
+
+    def has_image(self, name: str) -> bool:
+        return self._asks(lambda client: client.images.get(name))
+
+    def has_network(self, name: str) -> bool:
+        return self._asks(lambda client: client.networks.get(name))
+
+    def _asks(self, question: Any) -> bool:
+        if self._client is None:
+            return True  # nothing known: do not blame what may be there
+        try:
+            question(self._client)
+        except Exception:
+            return False
+        return True
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
 
 
 @contextmanager
@@ -178,13 +340,7 @@ def scratch_server(
             f"no {name} server for a throw-away database: set {variable} to an admin URL"
             " (or pass --server-url URL), or start a Docker engine for testcontainers"
         )
-    try:
-        container, url = start_container(kind)
-    except Exception as exc:  # no image and no registry, for example
-        raise ConfigError(
-            f"Docker answered but no {name} container could start ({type(exc).__name__});"
-            f" set {variable} to an admin URL instead"
-        ) from exc
+    container, url = start_container(kind, environ)
     try:
         yield ScratchServer(kind, url)
     finally:
