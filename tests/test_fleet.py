@@ -417,14 +417,18 @@ def test_a_group_listed_by_a_query_on_the_tenant_catalog(
         connection.commit()
     template = tenants[0].url.set(database="NAME").render_as_string(hide_password=False)
     load_scenario("two_projects", root)
-    _declare(root, "alpha", f"""dialect = "postgresql"
+    _declare(
+        root,
+        "alpha",
+        f"""dialect = "postgresql"
 [env.catalog]
 url_env = "CATALOG_URL"
 [group.tenants]
 catalog = "catalog"
 query = "SELECT name FROM tenants WHERE active ORDER BY name"
 url_template = "{template.replace("NAME", "{name}")}"
-""")
+""",
+    )
     run.env["CATALOG_URL"] = catalog.url_string
     done = _json(run.ok("upgrade", "alpha", "--group", "tenants", "--json").out)
     assert done["summary"]["ok"] == 2
