@@ -18,7 +18,7 @@ import yaml
 
 from runner.db.backends import backend
 from runner.db.target import file_target
-from runner.lint import pipeline, sql
+from runner.lint import checks, pipeline, sql
 from runner.lint.rules import RULES
 from runner.project import repository
 from runner.project.environment import ProjectEnv
@@ -85,12 +85,19 @@ def _lint_project(case: dict[str, Any], tmp_path: Path) -> list[Any]:
 def test_rule_case(rule: str, verdict: str, case: dict[str, Any], tmp_path: Path) -> None:
     if "sql" in case:
         kind = backend(case["dialect"])
-        findings = sql.check_revision("r1", _statements(case), kind, "alembic_version", None)
+        guards = checks.Guards(**case.get("guards", {}))
+        findings = sql.check_revision(
+            "r1", _statements(case), kind, "alembic_version", None, None,
+            case.get("autocommit", False), server_version=case.get("server_version"),
+            guards=guards,
+        )  # fmt: skip
     else:
         findings = _lint_project(case, tmp_path)
     mine = [f for f in findings if f.rule == rule]
     if verdict == "fire":
         assert [f for f in mine if not f.accepted], findings
+        if "severity" in case:  # rules whose severity depends on the server version
+            assert {f.severity for f in mine} == {case["severity"]}, findings
     elif verdict == "accepted":
         assert mine, findings
         assert all(f.accepted for f in mine), findings
@@ -107,3 +114,15 @@ def test_every_rule_has_cases_that_fire_and_that_pass() -> None:
         covered[document["rule"]] = {v for v in VERDICTS if document.get(v)}
     for rule in RULES:
         assert {"fire", "pass"} <= covered.get(rule, set()), f"{rule} needs fire and pass cases"
+
+
+def test_every_dialect_of_a_sql_rule_has_cases() -> None:
+    """A rule that covers PostgreSQL and MySQL fires, and passes, on each of them."""
+    for rule in RULES.values():
+        if not rule.dialects:
+            continue
+        document = yaml.safe_load((CASES / f"{rule.id}.yml").read_text(encoding="utf-8"))
+        for verdict in ("fire", "pass"):
+            dialects = {c.get("dialect") for c in document[verdict]}
+            missing = set(rule.dialects) - dialects
+            assert not missing, f"{rule.id}: no {verdict} case for {', '.join(missing)}"
