@@ -29,7 +29,7 @@ from runner.errors import LintFailed, RunnerError
 from runner.lint import checks, history, locate, render, sql
 from runner.lint.markers import Marker, read_markers
 from runner.lint.rules import RULES, finding
-from runner.output import junit
+from runner.output import junit, sarif
 from runner.output.results import LintFinding, LintResult, LintRevision
 from runner.project import targets as declared
 from runner.project.environment import ProjectEnv
@@ -130,16 +130,47 @@ def allows_branches(penv: ProjectEnv) -> bool:
     return value.strip().lower() in {"true", "1", "yes", "on"}
 
 
-def raise_if_failed(results: Sequence[LintResult]) -> None:
-    """Raise :class:`LintFailed` when any project has unaccepted errors."""
-    failed = [r for r in results if not r.ok]
+FAIL_ON = ("error", "warning")
+
+
+def raise_if_failed(results: Sequence[LintResult], fail_on: str = "error") -> None:
+    """Raise :class:`LintFailed` when any project has unaccepted findings of severity
+    ``fail_on`` or worse (``error``: errors only; ``warning``: warnings too)."""
+    failing = {"error"} if fail_on == "error" else {"error", "warning"}
+    counts = {
+        r.project: sum(1 for f in r.findings if f.severity in failing and not f.accepted)
+        for r in results
+    }
+    failed = [name for name, count in counts.items() if count]
     if failed:
-        count = sum(r.errors for r in failed)
-        names = ", ".join(r.project for r in failed)
+        kinds = "error" if fail_on == "error" else "error or warning"
         raise LintFailed(
-            f"lint: {count} unaccepted error finding(s) in {names}; fix them, or accept each"
-            " in its revision file with '# lint: accept <rule>: <reason>'"
+            f"lint: {sum(counts.values())} unaccepted {kinds} finding(s) in {', '.join(failed)};"
+            " fix them, or accept each in its revision file with"
+            " '# lint: accept <rule>: <reason>'"
         )
+
+
+def sarif_rules() -> list[sarif.RuleInfo]:
+    """The registry as SARIF's ``tool.driver.rules`` wants it."""
+    return [
+        sarif.RuleInfo(
+            rule.id,
+            rule.severity,
+            rule.summary,
+            rule.why,
+            rule.rewrite,
+            {
+                "family": rule.family,
+                "dialects": list(rule.dialects) or ["all"],
+                "servers": [a.shown() for a in rule.applies] or ["all versions"],
+                "lock": rule.lock,
+                "squawk": list(rule.squawk),
+                "tags": ["database", "migration", rule.family],
+            },
+        )
+        for rule in RULES.values()
+    ]
 
 
 def _revision_order(penv: ProjectEnv) -> tuple[list[str] | None, str | None]:
