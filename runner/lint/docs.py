@@ -17,11 +17,12 @@ from runner.lint.rule import Rule
 from runner.lint.rules import RULES, sql_rules
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "lint-rules.md"
+# family -> section title, in page order
 _FAMILIES = {
     "destructive": "Data loss and breaking changes",
     "locking": "Locks and rewrites (PostgreSQL)",
     "types": "Column types and names",
-    "mysql": "Online DDL (MySQL and MariaDB)",
+    "online-ddl": "Online DDL (MySQL and MariaDB)",
     "transactions": "Transactions",
     "history": "History and markers",
     "meta": "Rendering",

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from runner.lint.rule import Applies, Rule
 
-_FAMILY = "mysql"
+_FAMILY = "online-ddl"
 _MY = ("mysql",)
 _ALTER = r"^ALTER (ONLINE |IGNORE )?TABLE \S+ "
 _COPY = "ALGORITHM=COPY, LOCK=SHARED: writes wait for the whole copy"
