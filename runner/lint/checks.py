@@ -84,9 +84,11 @@ _TEXT_RULES = [
 ]
 _FIRST_WORD = re.compile(r"^\(?([A-Z_]+)")
 _ALTERED = re.compile(r"^ALTER (?:ONLINE |IGNORE )?TABLE (?:IF EXISTS )?(?:ONLY )?(\S+)")
+# A new table's foreign keys lock the tables they reference (SHARE ROW EXCLUSIVE).
 _STRONG_LOCK = re.compile(
     r"^(ALTER (TABLE|TYPE|DOMAIN)|DROP (TABLE|INDEX)(?! CONCURRENTLY)|CREATE (UNIQUE )?INDEX"
-    r"(?! CONCURRENTLY)|TRUNCATE|RENAME TABLE|REINDEX|CLUSTER|VACUUM FULL|LOCK)\b"
+    r"(?! CONCURRENTLY)|TRUNCATE|RENAME TABLE|REINDEX|CLUSTER|VACUUM FULL|LOCK"
+    r"|CREATE TABLE .*\bREFERENCES\b)"
 )
 _LONG = re.compile(r"^(CREATE (UNIQUE )?INDEX|ALTER TABLE|REINDEX|CLUSTER|VACUUM|UPDATE|DELETE)\b")
 _DDL = re.compile(r"^(CREATE|ALTER|DROP|RENAME|TRUNCATE)\b")
@@ -179,6 +181,9 @@ def _timeouts(state: _RevisionState, norm: str, existing: bool, statement: str) 
     if _SET_STATEMENT.match(norm):
         memory.statement_timeout = True
     new_table_index = (found := _CREATE_INDEX.match(norm)) and unquote(found[1]) in state.created
+    referenced = {unquote(t) for t in re.findall(r"\bREFERENCES (\S+?) ?\(", norm)}
+    if norm.startswith("CREATE TABLE") and referenced <= state.created:
+        return  # its keys reference only tables made in this revision
     if not existing or new_table_index:
         return  # a table made in this revision: nobody else is waiting on it
     guards = state.guards

@@ -34,8 +34,11 @@ RULES = [
         rewrite="bigint (BIGINT AUTO_INCREMENT / bigint GENERATED ... AS IDENTITY) from the start.",
         lock="(later widening) PostgreSQL ACCESS EXCLUSIVE with a rewrite; MySQL ALGORITHM=COPY",
         squawk=("prefer-bigint-over-int", "prefer-bigint-over-smallint", "prefer-big-int"),
-        pattern=_DEFINES + r".*\b(INT|INTEGER|INT4|SMALLINT|INT2|MEDIUMINT|SERIAL|SMALLSERIAL"
-        r"|SERIAL4)\b(\(\d+\))?( UNSIGNED)?( NOT NULL)?( AUTO_INCREMENT| GENERATED| PRIMARY KEY)",
+        pattern=_DEFINES
+        + r".*\b(SMALL)?SERIAL4?\b|"
+        + _DEFINES
+        + r".*\b(INT|INTEGER|INT4|SMALLINT|INT2|MEDIUMINT)\b(\(\d+\))?( UNSIGNED)?( NOT NULL)?"
+        r"( AUTO_INCREMENT| GENERATED| PRIMARY KEY)",
     ),
     Rule(
         "prefer-timestamptz",
