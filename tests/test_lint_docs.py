@@ -27,3 +27,10 @@ def test_page_lists_every_rule_with_its_facts() -> None:
 def test_check_mode_passes_on_the_committed_page() -> None:
     ok = subprocess.run([sys.executable, "-m", "runner.lint.docs", "--check"], check=False)
     assert ok.returncode == 0
+
+
+def test_readme_states_the_rule_counts() -> None:
+    readme = (docs.PAGE.parent.parent / "README.md").read_text(encoding="utf-8")
+    history = len(RULES) - len(sql_rules())
+    assert f"There are {len(sql_rules())} rules on the SQL" in readme
+    assert f"and {history} on the\nhistory" in readme
