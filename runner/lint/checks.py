@@ -84,6 +84,11 @@ _TEXT_RULES = [
 ]
 _FIRST_WORD = re.compile(r"^\(?([A-Z_]+)")
 _ALTERED = re.compile(r"^ALTER (?:ONLINE |IGNORE )?TABLE (?:IF EXISTS )?(?:ONLY )?(\S+)")
+# The table a locking statement is about (ALTER, TRUNCATE, DROP TABLE, LOCK, CREATE INDEX).
+_TARGET = re.compile(
+    r"^(?:ALTER (?:ONLINE |IGNORE )?TABLE|TRUNCATE(?: TABLE)?|DROP TABLE|LOCK(?: TABLES?)?)"
+    r" (?:IF EXISTS )?(?:ONLY )?(\S+)|^CREATE (?:UNIQUE )?INDEX .*? ON (?:ONLY )?(\S+)"
+)
 # A new table's foreign keys lock the tables they reference (SHARE ROW EXCLUSIVE).
 _STRONG_LOCK = re.compile(
     r"^(ALTER (TABLE|TYPE|DOMAIN)|DROP (TABLE|INDEX)(?! CONCURRENTLY)|CREATE (UNIQUE )?INDEX"
@@ -128,8 +133,8 @@ def run(state: _RevisionState, statement: str) -> None:
     memory.statements += 1
     first = _FIRST_WORD.match(norm)
     word = first[1] if first else ""
-    altered = _ALTERED.match(norm)
-    existing = altered is None or unquote(altered[1]) not in state.created
+    target = _TARGET.match(norm)
+    existing = target is None or unquote(target[1] or target[2]) not in state.created
     for text in _TEXT_RULES:
         if text.first_words is not None and word not in text.first_words:
             continue
@@ -180,11 +185,10 @@ def _timeouts(state: _RevisionState, norm: str, existing: bool, statement: str) 
         memory.lock_timeout = True
     if _SET_STATEMENT.match(norm):
         memory.statement_timeout = True
-    new_table_index = (found := _CREATE_INDEX.match(norm)) and unquote(found[1]) in state.created
     referenced = {unquote(t) for t in re.findall(r"\bREFERENCES (\S+?) ?\(", norm)}
     if norm.startswith("CREATE TABLE") and referenced <= state.created:
         return  # its keys reference only tables made in this revision
-    if not existing or new_table_index:
+    if not existing:
         return  # a table made in this revision: nobody else is waiting on it
     guards = state.guards
     unguarded = not (memory.lock_timeout or guards.lock_timeout)

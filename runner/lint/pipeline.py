@@ -204,10 +204,11 @@ def server_context(penv: ProjectEnv, kind: Backend) -> tuple[str | None, checks.
     settings = [e.settings for e in declaration.envs.values()]
     settings += [g.settings for g in declaration.groups.values()]
     # Only a timeout every target gets counts: one unguarded target is enough to queue.
+    # 0 switches the server's timeout off (PostgreSQL), so it guards nothing.
     settings = settings or [declaration.defaults]
     guards = checks.Guards(
-        lock_timeout=all(s.db_lock_timeout is not None for s in settings),
-        statement_timeout=all(s.statement_timeout is not None for s in settings),
+        lock_timeout=all((s.db_lock_timeout or 0) > 0 for s in settings),
+        statement_timeout=all((s.statement_timeout or 0) > 0 for s in settings),
     )
     return version, guards
 
