@@ -10,7 +10,8 @@ The rest need memory across statements and are written out here:
 ``validate-same-transaction``, ``missing-lock-timeout`` /
 ``missing-statement-timeout``, ``mysql-implicit-commit``, ``identifier-too-long``,
 ``concurrently-in-transaction`` (which knows Alembic's autocommit blocks) and
-``drop-indexed-column`` (which remembers the indexes earlier revisions built).
+``drop-indexed-column`` (which remembers the indexes earlier revisions built) and
+``set-not-null`` (which knows a validated ``CHECK (col IS NOT NULL)`` makes it cheap).
 """
 
 from __future__ import annotations
@@ -19,13 +20,24 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from runner.lint.rule import flavour_of
 from runner.lint.rules import RULES, Rule
 
 if TYPE_CHECKING:
     from runner.lint.sql import _RevisionState
 
-# table -> the column sets of its indexes, across revisions in upgrade order
-Indexes = dict[str, list[frozenset[str]]]
+
+@dataclass
+class Seen:
+    """What earlier revisions built, in upgrade order, that later checks depend on."""
+
+    # table -> the column sets of its indexes (and unique / primary keys)
+    indexes: dict[str, list[frozenset[str]]] = field(default_factory=dict)
+    # CHECK (col IS NOT NULL) constraints: name -> (table, column, validated)
+    not_null_checks: dict[str, tuple[str, str, bool]] = field(default_factory=dict)
+
+    def proves_not_null(self, table: str, column: str) -> bool:
+        return any(c[:2] == (table, column) and c[2] for c in self.not_null_checks.values())
 
 
 @dataclass(frozen=True)
@@ -135,6 +147,7 @@ def run(state: _RevisionState, statement: str) -> None:
     word = first[1] if first else ""
     target = _TARGET.match(norm)
     existing = target is None or unquote(target[1] or target[2]) not in state.created
+    _not_null_checks(state, norm)
     for text in _TEXT_RULES:
         if text.first_words is not None and word not in text.first_words:
             continue
@@ -143,11 +156,42 @@ def run(state: _RevisionState, statement: str) -> None:
         if text.pattern.search(norm) and not (text.unless and text.unless.search(norm)):
             if text.rule.id == "concurrently-in-transaction" and memory.outside_transaction:
                 continue
+            if text.rule.id == "set-not-null" and _proven(state, norm):
+                continue
             state.add(text.rule.id, text.rule.summary, statement)
     _transactions(state, norm, word, statement)
     _timeouts(state, norm, existing, statement)
     _identifiers(state, norm, statement)
     _indexes(state, norm, statement)
+
+
+_NOT_NULL_CHECK = re.compile(
+    r"\bADD CONSTRAINT (\S+) CHECK ?\(+ ?(\S+?) IS NOT NULL ?\)+( NOT VALID)?"
+)
+_SET_NOT_NULL = re.compile(r"\bALTER (?:COLUMN )?(\S+) SET NOT NULL\b")
+
+
+def _not_null_checks(state: _RevisionState, norm: str) -> None:
+    """Remember CHECK (col IS NOT NULL) constraints and their validation."""
+    altered = _ALTERED.match(norm)
+    found = _NOT_NULL_CHECK.search(norm)
+    if altered and found:
+        table, column = unquote(altered[1]), unquote(found[2])
+        state.seen.not_null_checks[unquote(found[1])] = (table, column, not found[3])
+    validated = _VALIDATE.search(norm)
+    if validated and unquote(validated[1]) in state.seen.not_null_checks:
+        table, column, _ = state.seen.not_null_checks[unquote(validated[1])]
+        state.seen.not_null_checks[unquote(validated[1])] = (table, column, True)
+
+
+def _proven(state: _RevisionState, norm: str) -> bool:
+    """SET NOT NULL that PostgreSQL 12+ does without a scan: a validated check proves it."""
+    altered = _ALTERED.match(norm)
+    column = _SET_NOT_NULL.search(norm)
+    if altered is None or column is None:
+        return False
+    _, _, version = flavour_of(state.kind.name, state.server_version)
+    return version >= (12,) and state.seen.proves_not_null(unquote(altered[1]), unquote(column[1]))
 
 
 def _transactions(state: _RevisionState, norm: str, word: str, statement: str) -> None:
@@ -231,23 +275,23 @@ def _indexes(state: _RevisionState, norm: str, statement: str) -> None:
     """Remember index columns; report a DROP COLUMN of an indexed column."""
     found = _CREATE_INDEX.match(norm)
     if found:
-        state.indexes.setdefault(unquote(found[1]), []).append(_columns(found[2]))
+        state.seen.indexes.setdefault(unquote(found[1]), []).append(_columns(found[2]))
         return
     if norm.startswith("CREATE TABLE"):
         created = re.match(r"^CREATE TABLE (?:IF NOT EXISTS )?(\S+?)\s?\(", norm)
         if created:
             keys = [_columns(k) for k in _TABLE_KEY.findall(norm)]
-            state.indexes[unquote(created[1])] = keys
+            state.seen.indexes[unquote(created[1])] = keys
         return
     altered = _ALTERED.match(norm)
     if altered is None:
         return
     table = unquote(altered[1])
     for key in _TABLE_KEY.findall(norm.split(" ", 3)[-1]):
-        state.indexes.setdefault(table, []).append(_columns(key))
+        state.seen.indexes.setdefault(table, []).append(_columns(key))
     for dropped in _DROP_COLUMN.findall(norm):
         column = unquote(dropped)
-        used = [k for k in state.indexes.get(table, []) if column in k]
+        used = [k for k in state.seen.indexes.get(table, []) if column in k]
         if used:
             state.add(
                 "drop-indexed-column",

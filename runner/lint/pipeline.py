@@ -221,7 +221,7 @@ def _sql_findings(
     rendered = render.render(penv, len(order))
     findings = list(rendered.failures)
     version, guards = server_context(penv, kind)
-    indexes: checks.Indexes = {}
+    seen = checks.Seen()  # built up in upgrade order, across revisions
     schema: sql.Schema = {}  # built up in upgrade order, across revisions
     for rev in order:
         if rev in rendered.sql:
@@ -229,7 +229,7 @@ def _sql_findings(
             autocommit = script is not None and calls_autocommit_block(script, upgrade=True)
             findings += sql.check_revision(
                 rev, rendered.sql[rev], kind, rendered.version_table, shown.get(rev), schema,
-                autocommit, server_version=version, guards=guards, indexes=indexes,
+                autocommit, server_version=version, guards=guards, seen=seen,
             )  # fmt: skip
     return [dataclasses.replace(f, path=f.path or shown.get(f.revision or "")) for f in findings]
 

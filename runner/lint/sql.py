@@ -53,7 +53,7 @@ def check_revision(
     *,
     server_version: str | None = None,
     guards: checks.Guards | None = None,
-    indexes: checks.Indexes | None = None,
+    seen: checks.Seen | None = None,
 ) -> list[LintFinding]:
     """Findings for one revision's upgrade SQL on backend ``kind``, statement by statement.
 
@@ -63,13 +63,13 @@ def check_revision(
     is a COMMIT and a BEGIN around its statements (the runner commits per
     revision for it): those are not the revision's own transaction control.
     ``server_version`` (targets.toml) picks version-dependent rules and severities;
-    ``guards`` are the timeouts the runner sets itself; ``indexes``, shared across
-    revisions like ``schema``, lets a DROP COLUMN see the indexes built before it.
+    ``guards`` are the timeouts the runner sets itself; ``seen``, shared across
+    revisions like ``schema``, holds what earlier revisions built (indexes, checks).
     """
     state = _RevisionState(revision, kind, path, {} if schema is None else schema, autocommit)
     state.server_version = server_version
     state.guards = guards or checks.Guards()
-    state.indexes = {} if indexes is None else indexes
+    state.seen = checks.Seen() if seen is None else seen
     skip = re.compile(rf"\b(alembic_version\w*|{re.escape(version_table or 'alembic_version')})\b")
     with quiet():
         for statement in split_statements(sql):
@@ -127,7 +127,7 @@ class _RevisionState:
     copies: dict[str, dict[str, str]] = field(default_factory=dict)
     server_version: str | None = None
     guards: checks.Guards = field(default_factory=checks.Guards)
-    indexes: checks.Indexes = field(default_factory=dict)
+    seen: checks.Seen = field(default_factory=checks.Seen)
     memory: checks.Memory = field(default_factory=checks.Memory)
 
     def add(self, rule: str, message: str, statement: str) -> None:
