@@ -138,9 +138,13 @@ def unquote(name: str) -> str:
     return re.sub(r'["`\[\]]', "", name).rstrip(",;(").lower()
 
 
+_LEADING_COMMENTS = re.compile(r"^\s*(?:--[^\n]*(?:\n|$)\s*|/\*.*?\*/\s*)*", re.DOTALL)
+
+
 def run(state: _RevisionState, statement: str) -> None:
     """Every text and stateful rule on one statement (before it is parsed)."""
-    norm = " ".join(statement.split()).upper()
+    # Comments before a statement (SQL revision files have them) hide its first word.
+    norm = " ".join(_LEADING_COMMENTS.sub("", statement).split()).upper()
     memory = state.memory
     memory.statements += 1
     first = _FIRST_WORD.match(norm)

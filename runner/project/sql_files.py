@@ -39,9 +39,12 @@ def split_statements(sql: str) -> list[str]:
     []
     """
     import sqlparse  # only SQL revisions need it; keeps CLI start-up lean
+    from sqlparse import engine
 
     statements = []
-    for statement in sqlparse.parse(sql):
+    # The splitter alone, without sqlparse's grouping (which nothing here reads): the
+    # same statements, several times faster; lint splits every rendered revision.
+    for statement in engine.FilterStack().run(sql):
         tokens = list(statement.flatten())  # type: ignore[no-untyped-call]
         while tokens and (
             tokens[-1].is_whitespace
