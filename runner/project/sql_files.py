@@ -9,7 +9,8 @@ the version table and offline rendering, because each statement goes through
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from collections.abc import Iterable
+from typing import Any, Literal
 
 Direction = Literal["upgrade", "downgrade"]
 
@@ -44,8 +45,9 @@ def split_statements(sql: str) -> list[str]:
     statements = []
     # The splitter alone, without sqlparse's grouping (which nothing here reads): the
     # same statements, several times faster; lint splits every rendered revision.
-    for statement in engine.FilterStack().run(sql):
-        tokens = list(statement.flatten())  # type: ignore[no-untyped-call]
+    split: Iterable[Any] = engine.FilterStack().run(sql)  # type: ignore[no-untyped-call]
+    for statement in split:
+        tokens = list(statement.flatten())
         while tokens and (
             tokens[-1].is_whitespace
             or tokens[-1].ttype in sqlparse.tokens.Comment
