@@ -8,8 +8,8 @@ the version table and offline rendering, because each statement goes through
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, Literal
 
 Direction = Literal["upgrade", "downgrade"]
