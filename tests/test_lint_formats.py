@@ -192,3 +192,16 @@ def test_fail_on_warning(run: Runner, root: Path) -> None:
         r["level"] == "warning" and "suppressions" not in r for r in log["runs"][0]["results"]
     )
     assert run("lint", "shop", "--url", NOWHERE, "--fail-on", "error", "--json").code == 0
+
+
+def test_json_findings_carry_file_and_line(run: Runner, root: Path) -> None:
+    load_scenario("lint_clean", root)
+    outcome = run("lint", "shop", "--url", NOWHERE, "--json")
+    (shop,) = json.loads(outcome.out)["projects"]
+    assert shop["path"] == "projects/shop"
+    for item in shop["findings"]:
+        assert item["line"] >= 1, item
+        assert (root / shop["path"] / item["file"]).is_file(), item
+    update = next(f for f in shop["findings"] if f["rule"] == "update-without-where")
+    assert update["file"] == "versions/ls5_coupons.upgrade.sql"
+    assert update["path"] == "versions/ls5_coupons.py"  # the revision file, for markers
