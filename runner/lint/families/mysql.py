@@ -17,12 +17,13 @@ RULES = [
     Rule(
         "mysql-column-type-copy",
         "warning",
-        "MODIFY / CHANGE of a column's type copies the table",
+        "MODIFY / CHANGE COLUMN: a type change copies the table, a NULL change rebuilds it",
         dialects=_MY,
         everywhere=False,
         existing_table=True,
         why="Changing a column's data type (other than lengthening a VARCHAR within the same"
-        " length-byte size) needs ALGORITHM=COPY: the table is copied and writes wait.",
+        " length-byte size) needs ALGORITHM=COPY: the table is copied and writes wait."
+        " Changing only NULL / NOT NULL rebuilds it in place (long, but writes go on).",
         rewrite="Add a new column, backfill in batches, switch, drop the old one; or use an"
         " online schema change tool (gh-ost, pt-online-schema-change).",
         lock=_COPY,
