@@ -127,3 +127,30 @@ def test_every_dialect_of_a_sql_rule_has_cases() -> None:
             dialects = {c.get("dialect") for c in document[verdict]}
             missing = set(rule.dialects or ("postgresql", "mysql")) - dialects
             assert not missing, f"{rule.id}: no {verdict} case for {', '.join(missing)}"
+
+
+def test_prefilter_never_hides_a_finding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first-word prefilter only skips rules that could not match: every case finds
+    the same with it switched off."""
+    import dataclasses
+
+    cases = [c for _, _, c in (p.values for p in _load()) if "sql" in c]
+
+    def run_all() -> list[list[tuple[str, str]]]:
+        out = []
+        for case in cases:
+            found = sql.check_revision(
+                "r1", _statements(case), backend(case["dialect"]), "alembic_version", None,
+                None, case.get("autocommit", False), server_version=case.get("server_version"),
+                guards=checks.Guards(**case.get("guards", {})),
+            )  # fmt: skip
+            out.append(sorted((f.rule, f.message) for f in found))
+        return out
+
+    # Most text rules are anchored, so the prefilter really skips work.
+    assert sum(t.first_words is not None for t in checks._TEXT_RULES) >= 35
+    with_prefilter = run_all()
+    unfiltered = [dataclasses.replace(t, first_words=None) for t in checks._TEXT_RULES]
+    monkeypatch.setattr(checks, "_TEXT_RULES", unfiltered)
+    assert run_all() == with_prefilter
+    assert sum(map(len, with_prefilter)) > 100
