@@ -335,7 +335,7 @@ def apply_plan(
         raise Refused("the SQL rendered now differs from the plan's (env.py or a dependency"
                       " changed); make a new plan", project=name)  # fmt: skip
 
-    digest_options = WriteOptions(options.lock_timeout, options.per_revision, planned.digest)
+    digest_options = dataclasses.replace(options, plan_digest=planned.digest)
     destination = planned.destination
     return write.run_write(
         penv, Direction.UPGRADE, lambda rev, _ctx: penv.upgrade_steps(destination, rev),
