@@ -823,10 +823,10 @@ def _plan(
     if all_ and not name and rev != "heads":
         raise ConfigError("plan --all takes no revision: every project is planned to its heads")
 
-    def work(penv: ProjectEnv, _s: Any) -> Any:
+    def work(penv: ProjectEnv, s: Any) -> Any:
         if down_to is not None:
-            return commands.plan(penv, down_to, downgrade=True)
-        return commands.plan(penv, rev)
+            return commands.plan(penv, down_to, downgrade=True, sizes=s.sizes())
+        return commands.plan(penv, rev, sizes=s.sizes())
 
     def shown(results: Sequence[Any], outcomes: Sequence[Outcome],
               skipped: Sequence[tuple[str, str]]) -> str:  # fmt: skip

@@ -163,6 +163,28 @@ class TableFacts:
     bytes: int | None  # table, indexes and TOAST
     sessions: list[LockSession] = field(default_factory=list)
 
+    @property
+    def size(self) -> str:
+        """``~20000 rows, 1.4 MiB``: the figures for people."""
+        rows = "rows unknown (never analysed)" if self.rows is None else f"~{self.rows} rows"
+        return f"{rows}, {human_bytes(self.bytes)}" if self.bytes is not None else rows
+
+
+def human_bytes(count: int | None) -> str:
+    """``1.4 MiB``.
+
+    >>> human_bytes(1536), human_bytes(0), human_bytes(3 * 1024**3)
+    ('1.5 KiB', '0 B', '3.0 GiB')
+    """
+    if count is None:
+        return "size unknown"
+    value, unit = float(count), "B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            break
+        value /= 1024
+    return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
+
 
 @dataclass(frozen=True)
 class StatementTables:
