@@ -106,8 +106,8 @@ def open_transactions(connection: Connection, kind: Backend) -> list[LockSession
     found = []
     for pid, user, host, command, seconds in rows:
         opened = None if seconds is None else int(seconds)
-        found.append(LockSession(int(pid), str(user or ""), str(host or ""),
-                                 str(command or "").lower(), opened))  # fmt: skip
+        state = f"{str(command or '?').lower()}, from {host}" if host else str(command or "")
+        found.append(LockSession(int(pid), str(user or ""), "", state.lower(), opened))
     return found
 
 
