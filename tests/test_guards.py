@@ -241,3 +241,86 @@ def test_create_index_concurrently_runs_without_the_lock_wait(
             " WHERE c.relname = 'ix_orders_note'"
         )
         assert valid == [(True,)]
+
+
+HALF_THEN_ALTER = '''"""seed a row, then add orders.note"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "a2"
+down_revision = "a1"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("INSERT INTO orders (id) VALUES (7)")
+    op.add_column("orders", sa.Column("note", sa.String(100)))
+
+
+def downgrade() -> None:
+    op.drop_column("orders", "note")
+'''
+
+
+@case(
+    "faults",
+    "MySQL/MariaDB: a lock timeout after the revision's first change (DDL commits itself)",
+    exit_code="1, then 4",
+    message="lock timeout: upgrade a1 -> a2 ... after part of it was committed (DDL commits"
+    " itself, or autocommit_block), so it was not retried; database is at a1; ...",
+    database="a1 plus the revision's first change (the ALTER's implicit commit kept the INSERT)",
+    log="a failure row (not a lock-timeout one): writes wait for repair",
+    backends="MariaDB",
+)
+@pytest.mark.mysql
+def test_no_retry_once_part_of_a_revision_was_committed(
+    run: Runner, root: Path, servers: ServerPool, tmp_path: Path
+) -> None:
+    with servers.fresh("mysql", tmp_path) as db:
+        _declare(root, db.backend, "lock_retries = 3\nlock_retry_backoff = 0.2\n"
+                 "db_lock_timeout = 1")  # fmt: skip
+        (root / "projects" / "alpha" / "versions" / "a2_order_note.py").write_text(HALF_THEN_ALTER)
+        run.env["ALPHA_DEV_DATABASE_URL"] = db.url_string
+        assert run.subprocess("upgrade", "alpha", "a1").code == 0
+        with blocker(db, 4.0):
+            failed = run.subprocess("upgrade", "alpha")
+        assert failed.code == 1, failed.output
+        assert "trying again" not in failed.err
+        assert "after part of it was committed" in failed.err
+        assert "database is at a1" in failed.err
+        assert db.scalar_rows("SELECT id FROM orders") == [(7,)]  # what the log must not hide
+        [row] = [r for r in _log(run) if r["state"] != "started"][:1]
+        assert row["state"] == "failed"
+        assert "not retried" in str(row["error"])
+        refused = run.subprocess("upgrade", "alpha")
+        assert refused.code == 4, refused.output
+
+
+@pytest.mark.parametrize(
+    ("setting", "error"),
+    [
+        ("lock_retry = 3", "unknown key 'lock_retry'; did you mean 'lock_retries'?"),
+        ("lock_retries = -1", "lock_retries must be a whole number (0 to 100)"),
+        ("lock_retries = 2.5", "lock_retries must be a whole number (0 to 100)"),
+        ("db_lock_timeout = -1", "db_lock_timeout must be a number of seconds"),
+        ("lock_retry_backoff = true", "lock_retry_backoff must be a number of seconds"),
+        ("large_table_rows = 'many'", "large_table_rows must be a whole number"),
+    ],
+)
+def test_guard_settings_are_checked(run: Runner, root: Path, setting: str, error: str) -> None:
+    _declare(root, "sqlite", f'sqlite = "var/dev.sqlite"\n{setting}')
+    failed = run("status", "alpha")
+    assert failed.code == 2, failed.output
+    assert f"[env.dev]: {error}" in failed.err
+
+
+def test_an_explicit_lock_wait_on_sqlite_is_refused_the_default_is_not(
+    run: Runner, root: Path
+) -> None:
+    _declare(root, "sqlite", 'sqlite = "var/dev.sqlite"')
+    assert run("upgrade", "alpha").code == 0  # the guard's default: nothing to set on SQLite
+    refused = run("upgrade", "alpha", "--db-lock-timeout", "3")
+    assert refused.code == 2, refused.output
+    assert "db_lock_timeout is not supported on SQLite" in refused.err
