@@ -85,7 +85,8 @@ def _apply_session(project: str, target: Target, engine: Engine) -> None:
         kind.session_sql(session.statement_timeout, lock_wait, session.schema, lambda: "")
     except ValueError as exc:
         raise ConfigError(f"target {target.name or 'default'}: {exc} (remove it from its"
-                          " targets file)", project=project) from exc  # fmt: skip
+                          " targets file, or the option that set it)",
+                          project=project) from exc  # fmt: skip
 
     @event.listens_for(engine, "connect")
     def _settings(dbapi_connection: Any, _record: Any) -> None:

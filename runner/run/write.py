@@ -728,7 +728,7 @@ class _TimedOut:
         behind = f" ({self.blockers})" if self.blockers else ""
         if self.retries:
             return retry.TryAgain(
-                f"{write.penv.name}: lock timeout: {step} waited {self.wait:g} s for"
+                f"lock timeout: {step} waited {self.wait:g} s for"
                 f" {self.tables}{behind}; rolled back ({self.attempt}), trying again in"
                 f" {self.pause:.1f} s",
                 self.pause, exc.failed_step, project=exc.project,
