@@ -365,6 +365,7 @@ class _Write:
     needs_autocommit: bool = False  # a step to run calls autocommit_block
     attempt: retry.Attempt = retry.FIRST
     watch: retry.WriteWatch | None = None  # changes made by the running revision
+    env_connects_itself: bool = False  # a stock env.py: the watch cannot see its statements
 
     def committed(self) -> list[Script]:
         """Revisions this write committed one by one (before it failed)."""
@@ -461,6 +462,7 @@ class _Write:
             transaction.rollback()
             raise
         self.before, self.started = before.current, True
+        self.env_connects_itself = not before.used_our_connection
         self.per_step_commits = mode in {WriteMode.PER_REVISION, WriteMode.MARKED}
         self.say_what_holds(before)
         shared = mode is WriteMode.SHARED_TRANSACTION and before.used_our_connection
@@ -608,9 +610,10 @@ class _Write:
         exempt = bool(kind.lock_exempt) and re.search(
             kind.lock_exempt or "", cause.statement or "", re.IGNORECASE | re.DOTALL
         )
-        kept_nothing = not exempt and (
-            not outside or (self.watch is not None and self.watch.writes == 0)
+        untouched = (
+            self.watch is not None and not self.env_connects_itself and self.watch.writes == 0
         )
+        kept_nothing = not exempt and (not outside or untouched)
         wait = self.penv.target.session.lock_wait(kind)
         return _TimedOut(
             tables=", ".join(t.shown for t in tables) or "a table",
