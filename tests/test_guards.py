@@ -38,8 +38,9 @@ def _engine(db: Database) -> sa.Engine:
 def blocker(db: Database, seconds: float, sql: str = "SELECT COUNT(*) FROM orders"
             ) -> Iterator[dict[str, int]]:  # fmt: skip
     """Another session with a transaction open on ``orders`` for ``seconds`` (it read the
-    table: PostgreSQL ACCESS SHARE, MySQL a shared metadata lock); yields its pid."""
-    ready, seen = threading.Event(), {"pid": 0}
+    table: PostgreSQL ACCESS SHARE, MySQL a shared metadata lock), or until the block
+    ends; yields its pid."""
+    ready, stop, seen = threading.Event(), threading.Event(), {"pid": 0}
     engine = sa.create_engine(db.url, poolclass=sa.pool.NullPool)
 
     def hold() -> None:
@@ -52,7 +53,7 @@ def blocker(db: Database, seconds: float, sql: str = "SELECT COUNT(*) FROM order
             seen["pid"] = int(connection.exec_driver_sql(pid_sql).scalar_one())
             connection.exec_driver_sql(sql)
             ready.set()
-            time.sleep(seconds)
+            stop.wait(seconds)
             connection.rollback()
 
     thread = threading.Thread(target=hold, daemon=True)
@@ -61,6 +62,7 @@ def blocker(db: Database, seconds: float, sql: str = "SELECT COUNT(*) FROM order
     try:
         yield seen
     finally:
+        stop.set()
         thread.join(seconds + 10)
         engine.dispose()
 

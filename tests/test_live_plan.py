@@ -106,7 +106,7 @@ def test_a_plan_names_lock_holders_and_judges_by_size(
         _project(root, run, db)
         assert run.subprocess("upgrade", "alpha", "a2").code == 0
         _fill(db)
-        with blocker(db, 8.0) as seen:
+        with blocker(db, 60.0) as seen:  # held until both plans are made
             planned = run.subprocess("plan", "alpha", "--json")
             text = run.subprocess("plan", "alpha").out
         assert planned.code == 0, planned.output
