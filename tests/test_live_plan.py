@@ -133,3 +133,46 @@ def test_a_plan_names_lock_holders_and_judges_by_size(
         small = json.loads(run.subprocess("plan", "alpha", "--env", "small", "--json").out)
         [finding] = [f for f in small["projects"][0]["findings"] if f["rule"] == "blocking-index"]
         assert finding["severity"] == "info"
+
+
+def test_only_size_sensitive_warnings_move_and_errors_never_drop() -> None:
+    from runner.db.target import SizeLimits
+    from runner.output.results import LintFinding, LivePlan, StatementTables, TableFacts
+    from runner.run.live import judge
+
+    statement = "CREATE INDEX ix ON t (a)"
+    live = LivePlan("test", [TableFacts("t", 5, 8192)],
+                    [StatementTables("r1", statement, ["t"], 10)])  # fmt: skip
+    findings = [
+        LintFinding("blocking-index", "warning", "m", "r1", statement=statement),
+        LintFinding("drop-table", "error", "m", "r1", statement=statement),
+        LintFinding("blocking-index", "warning", "m", "r2", statement=statement),  # no figures
+    ]
+    judged, changes = judge(findings, live, SizeLimits())
+    assert [f.severity for f in judged] == ["info", "error", "warning"]
+    assert [(c.rule, c.was, c.now) for c in changes] == [("blocking-index", "warning", "info")]
+    judged, _ = judge(findings, live, SizeLimits(large_rows=5))
+    assert [f.severity for f in judged] == ["error", "error", "warning"]
+
+
+@pytest.mark.parametrize(
+    ("statement", "exempt"),
+    [
+        ("CREATE INDEX CONCURRENTLY ix ON t (a)", True),
+        ("create unique index concurrently if not exists ix on t (a)", True),
+        ("DROP INDEX CONCURRENTLY ix", True),
+        ("REINDEX INDEX CONCURRENTLY ix", True),
+        ("ALTER TABLE t DETACH PARTITION t1 CONCURRENTLY", True),
+        ("CREATE INDEX ix ON t (a)", False),
+        ("ALTER TABLE concurrently_used ADD COLUMN a int", False),
+        ("UPDATE t SET note = 'CONCURRENTLY'", False),
+    ],
+)
+def test_which_statements_run_without_the_lock_wait(statement: str, exempt: bool) -> None:
+    import re
+
+    from runner.db.backends import POSTGRESQL
+
+    assert POSTGRESQL.lock_exempt is not None
+    found = re.search(POSTGRESQL.lock_exempt, statement, re.IGNORECASE | re.DOTALL)
+    assert bool(found) is exempt
