@@ -129,6 +129,7 @@ def test_a_blocked_alter_retries_and_never_queues_readers(
         assert took >= hold - 1.5, "the upgrade cannot have run while the blocker held the table"
         assert "lock timeout: upgrade a1 -> a2" in guarded.err, guarded.err
         assert "trying again in" in guarded.err
+        assert "lock timeout(s), retried)" in guarded.out
         assert f"pid {seen['pid']}" in guarded.err, guarded.err
         assert max(waits) < 1 + 1.5, f"a read waited {max(waits):.1f} s behind the ALTER"
         guarded_wait = max(waits)

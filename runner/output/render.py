@@ -203,6 +203,8 @@ def _migrate_text(result: MigrateResult) -> str:
     if result.before == result.after and not result.steps:
         return f"{who(result)}: nothing to do, database at {describe_revs(result.after)}"
     moved = f"{describe_revs(result.before)} -> {describe_revs(result.after)}"
+    if result.lock_timeouts:  # the deploy guard rolled back and retried
+        moved += f" (after {result.lock_timeouts} lock timeout(s), retried)"
     lines = [f"{who(result)}: {result.action} {moved}"]
     if result.action == Direction.DOWNGRADE:  # each step as it ran: from the revision down
         lines += [
