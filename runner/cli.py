@@ -106,8 +106,12 @@ def _write_options(lock_timeout: float, transaction_per_revision: bool) -> Write
     # Given on the command line (or RUNNER_LOCK_TIMEOUT), it wins over a targets file.
     source = click.get_current_context().get_parameter_source("lock_timeout")
     given = source not in (None, ParameterSource.DEFAULT)
+    db_lock_timeout, lock_retries = click.get_current_context().meta.get(
+        options.GUARD_KEY, (None, None)
+    )
     return WriteOptions(lock_timeout=lock_timeout, per_revision=transaction_per_revision,
-                        lock_timeout_given=given)  # fmt: skip
+                        lock_timeout_given=given, db_lock_timeout=db_lock_timeout,
+                        lock_retries=lock_retries)  # fmt: skip
 
 
 def _fleet(targets: options.TargetOptions, all_: bool) -> Fleet:
@@ -819,10 +823,10 @@ def _plan(
     if all_ and not name and rev != "heads":
         raise ConfigError("plan --all takes no revision: every project is planned to its heads")
 
-    def work(penv: ProjectEnv, _s: Any) -> Any:
+    def work(penv: ProjectEnv, s: Any) -> Any:
         if down_to is not None:
-            return commands.plan(penv, down_to, downgrade=True)
-        return commands.plan(penv, rev)
+            return commands.plan(penv, down_to, downgrade=True, sizes=s.sizes())
+        return commands.plan(penv, rev, sizes=s.sizes())
 
     def shown(results: Sequence[Any], outcomes: Sequence[Outcome],
               skipped: Sequence[tuple[str, str]]) -> str:  # fmt: skip

@@ -36,6 +36,7 @@ import datetime as dt
 import hashlib
 import hmac
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -58,6 +59,10 @@ CHAIN_START = "0" * 64  # the "previous hash" of the first row
 KEYED = "k"  # prefix of an HMAC row hash; a SHA-256 hex digest never starts with it
 # The error text of an in-progress row (MySQL/MariaDB); a later row of the run closes it.
 IN_PROGRESS = "started, not finished (the run was interrupted during this revision)"
+# The error text of an attempt that gave up waiting for a lock and kept nothing (rolled
+# back, or stopped at the revision's first change): LOCK_TIMEOUT.format(attempt=...).
+LOCK_TIMEOUT = "lock timeout ({attempt}), rolled back, nothing kept"
+_LOCK_TIMEOUT = re.compile(r"lock timeout \(attempt \d+ of \d+\), rolled back, nothing kept")
 
 
 def table_name(project: str) -> str:
@@ -127,6 +132,11 @@ class LogEntry:
     error: str
     row_hash: str = ""
     state: str = ""
+
+    @property
+    def kept_nothing(self) -> bool:
+        """A failed attempt that gave up waiting for a lock and left nothing behind."""
+        return not self.success and bool(_LOCK_TIMEOUT.match(self.error))
 
     @property
     def in_progress(self) -> bool:
@@ -406,6 +416,8 @@ def state_of(entry: LogEntry, following: LogEntry | None) -> RowState:
         return RowState.STARTED if closed else RowState.INTERRUPTED
     if entry.direction in {Direction.LOG_CREATED, Direction.ACKNOWLEDGE}:
         return RowState.RECORDED
+    if entry.kept_nothing:
+        return RowState.LOCK_TIMEOUT
     return RowState.SUCCEEDED if entry.success else RowState.FAILED
 
 

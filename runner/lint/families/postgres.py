@@ -331,9 +331,9 @@ RULES = [
         why="An ALTER waiting for its lock behind one long transaction makes every later query"
         " on the table queue behind it: an outage from a statement that would take a"
         " millisecond.",
-        rewrite="Declare db_lock_timeout in targets.toml (the runner then sets lock_timeout /"
-        " lock_wait_timeout for the run), or SET lock_timeout = '5s' at the start of the"
-        " revision; retry on timeout.",
+        rewrite="Keep the runner's deploy guard on (db_lock_timeout, 5 s by default, sets"
+        " lock_timeout / lock_wait_timeout and retries the revision); where a target turns it"
+        " off, SET lock_timeout = '5s' at the start of the revision and retry on timeout.",
         lock="any ACCESS EXCLUSIVE / metadata lock",
         squawk=("require-timeout-settings", "require-lock-timeout"),
     ),
