@@ -277,7 +277,9 @@ def plan(
 
         limits = sizes or SizeLimits()
         facts = live.read(penv, pending.sql, version_table, limits)
-        findings, changes = live.judge(findings, facts, limits)
+        from runner.lint.rules import grows_with_table
+
+        findings, changes = live.judge(findings, facts, limits, grows_with_table())
         facts = dataclasses.replace(facts, severity_changes=changes)
     return PlanResult(
         project=penv.name,

@@ -137,6 +137,7 @@ def test_a_plan_names_lock_holders_and_judges_by_size(
 
 def test_only_size_sensitive_warnings_move_and_errors_never_drop() -> None:
     from runner.db.target import SizeLimits
+    from runner.lint.rules import grows_with_table
     from runner.output.results import LintFinding, LivePlan, StatementTables, TableFacts
     from runner.run.live import judge
 
@@ -148,10 +149,10 @@ def test_only_size_sensitive_warnings_move_and_errors_never_drop() -> None:
         LintFinding("drop-table", "error", "m", "r1", statement=statement),
         LintFinding("blocking-index", "warning", "m", "r2", statement=statement),  # no figures
     ]
-    judged, changes = judge(findings, live, SizeLimits())
+    judged, changes = judge(findings, live, SizeLimits(), grows_with_table())
     assert [f.severity for f in judged] == ["info", "error", "warning"]
     assert [(c.rule, c.was, c.now) for c in changes] == [("blocking-index", "warning", "info")]
-    judged, _ = judge(findings, live, SizeLimits(large_rows=5))
+    judged, _ = judge(findings, live, SizeLimits(large_rows=5), grows_with_table())
     assert [f.severity for f in judged] == ["error", "error", "warning"]
 
 

@@ -118,6 +118,7 @@ class Backend:
                 return name, label, server_version
         name, label, _, _ = self.server_flavours[-1]
         return name, label, server_version
+
     # What a plan reads of a live table (runner/run/live.py), bound by name: :name and
     # :schema (or NULL) as the database stores them, :qualified the quoted
     # "schema"."name" (PostgreSQL's to_regclass follows the search_path without one).

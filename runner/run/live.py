@@ -12,11 +12,11 @@ been open; never its query, which may hold literals). The per-dialect SQL is in
 :mod:`runner.db.backends`.
 
 :func:`judge` is the one place where size changes a finding: a finding of a rule
-in :data:`SIZE_SENSITIVE` (an operation whose lock or rewrite lasts as long as
-the table is big) becomes an error on a table at or above ``large_table_rows``
-or ``large_table_bytes``, and a warning becomes info on a table below
-``small_table_rows``. Errors are never lowered: data loss is data loss on any
-table. The plan shows each change and why.
+whose cost grows with the table (``grows_with_table`` in the lint registry, passed
+in by the caller: its lock or rewrite lasts as long as the table is big) becomes
+an error on a table at or above ``large_table_rows`` or ``large_table_bytes``, and
+a warning becomes info on a table below ``small_table_rows``. Errors are never
+lowered: data loss is data loss on any table. The plan shows each change and why.
 """
 
 from __future__ import annotations
@@ -41,10 +41,6 @@ from runner.output.results import (
 from runner.project.environment import ProjectEnv
 from runner.project.sql_files import split_statements
 from runner.run.session import open_connection
-
-# Rules whose cost grows with the table: the lock they take (or the rewrite under it)
-# lasts as long as the table is big. Other findings keep their severity.
-SIZE_SENSITIVE = frozenset({"blocking-index", "column-type-change"})
 
 _MARKER = re.compile(r"^-- Running (?:upgrade|downgrade) (?P<down>.*?) -> (?P<rev>\S+)\s*$",
                      re.MULTILINE)  # fmt: skip
@@ -115,14 +111,16 @@ def read(penv: ProjectEnv, sql: str, version_table: str | None, limits: SizeLimi
 
 
 def judge(
-    findings: Sequence[LintFinding], live: LivePlan, limits: SizeLimits
-) -> tuple[list[LintFinding], list[SeverityChange]]:
+    findings: Sequence[LintFinding], live: LivePlan, limits: SizeLimits,
+    sensitive: frozenset[str],
+) -> tuple[list[LintFinding], list[SeverityChange]]:  # fmt: skip
     """The findings with their severity set by the size of their statement's biggest
-    table, and each change with why (a pure function: the figures are in ``live``)."""
+    table, for the rules in ``sensitive``, and each change with why (a pure function:
+    the figures are in ``live``)."""
     tables = {t.name: t for t in live.tables}
     out, changes = [], []
     for item in findings:
-        table = _biggest(item, live.statements, tables)
+        table = _biggest(item, live.statements, tables) if item.rule in sensitive else None
         now, why = _verdict(item, table, limits)
         if now == item.severity or table is None:
             out.append(item)
@@ -136,7 +134,7 @@ def judge(
 def _biggest(item: LintFinding, notes: Sequence[StatementTables],
              tables: dict[str, TableFacts]) -> TableFacts | None:  # fmt: skip
     """The biggest existing table of the statement ``item`` is about, if it is known."""
-    if item.rule not in SIZE_SENSITIVE or not item.statement:
+    if not item.statement:
         return None
     wanted = item.statement.removesuffix("...")
     for note in notes:
