@@ -392,7 +392,7 @@ def state_of(entry: LogEntry, following: LogEntry | None) -> RowState:
             and (following.direction == entry.direction)
         )
         return RowState.STARTED if closed else RowState.INTERRUPTED
-    if entry.direction in {Direction.LOG_CREATED, Direction.ACKNOWLEDGE}:
+    if entry.direction in {Direction.LOG_CREATED, Direction.ACKNOWLEDGE, Direction.FINGERPRINT}:
         return RowState.RECORDED
     return RowState.SUCCEEDED if entry.success else RowState.FAILED
 

@@ -267,7 +267,11 @@ def run_write(
                 raise  # SQLite's write lock: the lock's own timeout, reported by locking.hold
             where = write.where()
             raise classify(exc, penv.name, penv.target, f"running {action}", where) from exc
-    after = run.heads_after if run.heads_after is not None else before
+        after = run.heads_after if run.heads_after is not None else before
+        # The schema as this write left it, for drift --quick (runner.adopt.hook).
+        from runner.adopt.hook import after_write
+
+        after_write(penv, connection, write.hook.log if write.hook else None, after)
     return MigrateResult(
         project=penv.name,
         url=penv.target.display,

@@ -1,0 +1,213 @@
+"""Catalog SQL, per dialect: what SQLAlchemy's Inspector does not say, and the one
+cheap query behind a schema fingerprint.
+
+Each record is keyed by the backend's canonical name (:mod:`runner.db.backends`);
+the rest of :mod:`runner.adopt` asks the record and never compares dialect names.
+Every query returns rows of ``(kind, object, detail)`` (fingerprint) or
+``(kind, name, definition)`` (objects), for the schema given as the ``:schema``
+parameter, so the caller can drop what the include/exclude patterns leave out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CatalogSql:
+    """The catalog queries of one dialect."""
+
+    # One query, every row that the fingerprint digests: (kind, object name, detail).
+    fingerprint: str
+    # Objects SQLAlchemy cannot express (functions, triggers, rules, events):
+    # (kind, name, definition). "" when the definition is fetched per object.
+    programs: str = ""
+    # Sequences that no column owns (serial/identity ones come with their table):
+    # (name, CREATE statement or parameters).
+    sequences: str = ""
+    # Which schema a connection works in (the default for ``schemas``).
+    current_schema: str = ""
+    # Per object: the statement that prints its definition ({name} is quoted).
+    show_create: tuple[tuple[str, str], ...] = ()
+    # The definitions are whole CREATE statements (SQLite's sqlite_master).
+    verbatim: bool = False
+
+
+# SQLite keeps each object's definition as its CREATE statement: that statement is
+# the whole truth (PRAGMA table_info and friends derive from it).
+SQLITE = CatalogSql(
+    fingerprint=(
+        "SELECT type, tbl_name, name || char(31) || coalesce(sql, '') FROM sqlite_master"
+        " WHERE name NOT LIKE 'sqlite_%'"
+    ),
+    verbatim=True,
+)
+
+# PostgreSQL: columns (type, nullability, default, identity, generated), every
+# constraint as pg_get_constraintdef prints it, indexes as pg_get_indexdef, views'
+# queries, sequences' parameters, enum labels, functions, triggers and rules: one
+# round trip over pg_catalog, ordered so equal schemas give equal rows.
+_PG_FINGERPRINT = """
+SELECT 'column', c.relname, a.attnum || ' ' || a.attname || ' ' ||
+       format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull || ' ' ||
+       a.attidentity || a.attgenerated || ' ' || coalesce(pg_get_expr(d.adbin, d.adrelid), '')
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE n.nspname = :schema AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND a.attnum > 0 AND NOT a.attisdropped
+UNION ALL
+SELECT 'constraint', c.relname, k.conname || ' ' || pg_get_constraintdef(k.oid)
+FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :schema
+UNION ALL
+SELECT 'index', t.relname, pg_get_indexdef(i.indexrelid)
+FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = :schema
+UNION ALL
+SELECT 'view', c.relname, pg_get_viewdef(c.oid)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = :schema AND c.relkind IN ('v', 'm')
+UNION ALL
+SELECT 'sequence', c.relname, s.seqtypid::regtype || ' ' || s.seqstart || ' ' ||
+       s.seqincrement || ' ' || s.seqmin || ' ' || s.seqmax || ' ' || s.seqcycle
+FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :schema
+UNION ALL
+SELECT 'enum', t.typname, string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)
+FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid
+JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = :schema GROUP BY t.typname
+UNION ALL
+SELECT 'function', p.proname, pg_get_function_identity_arguments(p.oid) || ' ' ||
+       md5(coalesce(p.prosrc, ''))
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = :schema
+  AND NOT EXISTS (SELECT 1 FROM pg_depend x WHERE x.objid = p.oid AND x.deptype = 'e')
+UNION ALL
+SELECT 'trigger', c.relname, pg_get_triggerdef(g.oid)
+FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :schema AND NOT g.tgisinternal
+UNION ALL
+SELECT 'rule', c.relname, pg_get_ruledef(r.oid)
+FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = :schema AND r.rulename <> '_RETURN'
+"""
+
+_PG_PROGRAMS = """
+SELECT 'function', p.oid::regprocedure::text, pg_get_functiondef(p.oid)
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = :schema AND p.prokind IN ('f', 'p')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend x WHERE x.objid = p.oid AND x.deptype = 'e')
+UNION ALL
+SELECT 'trigger', g.tgname || ' on ' || c.relname, pg_get_triggerdef(g.oid)
+FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :schema AND NOT g.tgisinternal
+UNION ALL
+SELECT 'rule', r.rulename || ' on ' || c.relname, pg_get_ruledef(r.oid)
+FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = :schema AND r.rulename <> '_RETURN'
+"""
+
+# Sequences no column owns (a serial's sequence is made by its column, an identity's
+# by its identity): ``pg_depend`` deptype 'a' (auto) or 'i' (internal) on a column.
+_PG_SEQUENCES = """
+SELECT c.relname, 'AS ' || format_type(s.seqtypid, NULL) || ' START WITH ' || s.seqstart ||
+       ' INCREMENT BY ' || s.seqincrement || ' MINVALUE ' || s.seqmin ||
+       ' MAXVALUE ' || s.seqmax || ' CACHE ' || s.seqcache ||
+       CASE WHEN s.seqcycle THEN ' CYCLE' ELSE ' NO CYCLE' END
+FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = :schema AND NOT EXISTS (
+    SELECT 1 FROM pg_depend d WHERE d.objid = s.seqrelid AND d.classid = 'pg_class'::regclass
+      AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i'))
+ORDER BY c.oid
+"""
+
+POSTGRESQL = CatalogSql(
+    fingerprint=_PG_FINGERPRINT,
+    programs=_PG_PROGRAMS,
+    sequences=_PG_SEQUENCES,
+    current_schema="SELECT current_schema()",
+)
+
+# MySQL/MariaDB: information_schema, without the database's name (a replica or
+# another tenant has another one). Sequences (MariaDB 10.3+) are tables of type
+# SEQUENCE; their parameters are in the table itself, read by SHOW CREATE.
+_MYSQL_FINGERPRINT = """
+SELECT 'column', TABLE_NAME, CONCAT_WS(' ', ORDINAL_POSITION, COLUMN_NAME, COLUMN_TYPE,
+       IS_NULLABLE, COALESCE(COLUMN_DEFAULT, '-'), EXTRA, COALESCE(COLLATION_NAME, ''))
+FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = :schema
+UNION ALL
+SELECT 'index', TABLE_NAME, CONCAT_WS(' ', INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX,
+       COALESCE(COLUMN_NAME, ''), COALESCE(SUB_PART, ''), INDEX_TYPE)
+FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = :schema
+UNION ALL
+SELECT 'foreign key', TABLE_NAME, CONCAT_WS(' ', CONSTRAINT_NAME, UNIQUE_CONSTRAINT_NAME,
+       REFERENCED_TABLE_NAME, UPDATE_RULE, DELETE_RULE)
+FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = :schema
+UNION ALL
+SELECT 'key column', TABLE_NAME, CONCAT_WS(' ', CONSTRAINT_NAME, COLUMN_NAME,
+       ORDINAL_POSITION, COALESCE(REFERENCED_COLUMN_NAME, ''))
+FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = :schema
+UNION ALL
+SELECT 'check', TABLE_NAME, CONCAT_WS(' ', CONSTRAINT_NAME, CHECK_CLAUSE)
+FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = :schema
+UNION ALL
+SELECT 'table', TABLE_NAME, CONCAT_WS(' ', TABLE_TYPE, COALESCE(ENGINE, ''),
+       COALESCE(TABLE_COLLATION, ''))
+FROM information_schema.TABLES WHERE TABLE_SCHEMA = :schema
+UNION ALL
+SELECT 'view', TABLE_NAME, VIEW_DEFINITION
+FROM information_schema.VIEWS WHERE TABLE_SCHEMA = :schema
+UNION ALL
+SELECT 'trigger', EVENT_OBJECT_TABLE, CONCAT_WS(' ', TRIGGER_NAME, ACTION_TIMING,
+       EVENT_MANIPULATION, ACTION_STATEMENT)
+FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = :schema
+UNION ALL
+SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, ROUTINE_DEFINITION
+FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = :schema
+UNION ALL
+SELECT 'event', EVENT_NAME, CONCAT_WS(' ', EVENT_DEFINITION, COALESCE(INTERVAL_VALUE, ''),
+       COALESCE(INTERVAL_FIELD, ''))
+FROM information_schema.EVENTS WHERE EVENT_SCHEMA = :schema
+"""
+
+_MYSQL_PROGRAMS = """
+SELECT 'trigger', TRIGGER_NAME, '' FROM information_schema.TRIGGERS
+WHERE TRIGGER_SCHEMA = :schema
+UNION ALL
+SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, '' FROM information_schema.ROUTINES
+WHERE ROUTINE_SCHEMA = :schema
+UNION ALL
+SELECT 'event', EVENT_NAME, '' FROM information_schema.EVENTS WHERE EVENT_SCHEMA = :schema
+"""
+
+MYSQL = CatalogSql(
+    fingerprint=_MYSQL_FINGERPRINT,
+    programs=_MYSQL_PROGRAMS,
+    sequences=(
+        "SELECT TABLE_NAME, '' FROM information_schema.TABLES"
+        " WHERE TABLE_SCHEMA = :schema AND TABLE_TYPE = 'SEQUENCE' ORDER BY TABLE_NAME"
+    ),
+    current_schema="SELECT DATABASE()",
+    # The column of SHOW CREATE ... that holds the statement is the second (a
+    # sequence, a view) or the third (a trigger, a routine, an event).
+    show_create=(
+        ("trigger", "SHOW CREATE TRIGGER {name}"),
+        ("procedure", "SHOW CREATE PROCEDURE {name}"),
+        ("function", "SHOW CREATE FUNCTION {name}"),
+        ("event", "SHOW CREATE EVENT {name}"),
+        ("sequence", "SHOW CREATE SEQUENCE {name}"),
+    ),
+)
+
+_BY_BACKEND = {"sqlite": SQLITE, "postgresql": POSTGRESQL, "mysql": MYSQL}
+
+
+def catalog_sql(backend_name: str) -> CatalogSql | None:
+    """The queries for a backend (its canonical name), or None for other dialects:
+    those get what the Inspector says, and a fingerprint digested from it."""
+    return _BY_BACKEND.get(backend_name)

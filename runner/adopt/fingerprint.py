@@ -1,0 +1,107 @@
+"""A schema fingerprint: one SHA-256 over the catalog rows that define a schema, and its
+rows in the change log.
+
+Cost decides the design: a fingerprint is taken after every successful write, so
+it is one catalog query per schema (:mod:`runner.adopt.dialects`), not the
+Inspector's dozen (benchmarks/RESULTS.md has the figures). What it covers:
+
+SQLite
+    every CREATE statement in ``sqlite_master`` (tables, indexes, views,
+    triggers), normalised for layout and quoting of plain names.
+PostgreSQL
+    per relation of the schema: columns (position, name, type with modifiers,
+    NOT NULL, identity/generated, default expression), every constraint as
+    ``pg_get_constraintdef`` prints it (primary, unique, foreign with actions,
+    check, exclusion), indexes as ``pg_get_indexdef`` (partial, expression),
+    view queries, sequence parameters, enum labels in order, functions
+    (arguments and body), triggers and rules.
+MySQL/MariaDB
+    from ``information_schema``: columns (type, nullability, default, extra
+    such as auto_increment, collation), index columns with prefix lengths,
+    foreign keys with their rules and columns, checks, tables' engine and
+    collation, view definitions, triggers, routines and events.
+
+The runner's tables and whatever the include/exclude patterns leave out are not
+covered; neither are grants, statistics or data. Two databases with equal
+fingerprints have the same schema by those rows; the reverse needs the same
+server version (a server may print a definition differently after an upgrade,
+and then ``drift --quick`` compares with a replica, which finds no drift).
+
+The digest is recorded in the change log as a row of its own, direction
+``fingerprint``, its ``checksum`` field the digest and ``revision`` the heads the
+database is at: the hash chain covers it like any row, old logs need no new
+column, and a log read by an older runner still verifies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from runner.adopt.catalog import Scope, reflect
+from runner.adopt.dialects import catalog_sql
+from runner.db.backends import backend
+from runner.output.results import Direction
+from runner.roundtrip.schema import _sql_key
+from runner.run.changelog import ChangeLog, LogEntry, utcnow
+
+log = logging.getLogger("runner")
+
+FINGERPRINT = str(Direction.FINGERPRINT)  # the change-log direction of a fingerprint row
+DESCRIPTION = "schema fingerprint v1"  # what the digest covers changes: the version does
+
+
+def fingerprint(connection: Connection, scope: Scope | None = None) -> str:
+    """The SHA-256 (64 hex digits) of the schema ``connection`` sees, as ``scope`` keeps it."""
+    scope = scope or Scope()
+    kind = backend(connection.dialect.name)
+    facts = catalog_sql(kind.name)
+    digest = hashlib.sha256(f"{kind.name}\n".encode())
+    if facts is None:  # another dialect: what the Inspector says
+        digest.update(json.dumps(reflect(connection, scope).schema, sort_keys=True).encode())
+        return digest.hexdigest()
+    rows: list[str] = []
+    if facts.verbatim:
+        for type_, table, detail in connection.exec_driver_sql(facts.fingerprint):
+            if scope.keeps(str(table)):
+                rows.append(f"{type_}\x1f{table}\x1f{_sql_key(str(detail))}")
+    else:
+        schemas: Sequence[str | None] = scope.schemas or [None]
+        default = connection.execute(sa.text(facts.current_schema)).scalar()
+        for schema in schemas:
+            where = schema or default
+            shown = None if schema in (None, default) else schema
+            for type_, name, detail in connection.execute(sa.text(facts.fingerprint),
+                                                          {"schema": where}):  # fmt: skip
+                if scope.keeps(str(name), shown):
+                    rows.append(f"{shown or ''}\x1f{type_}\x1f{name}\x1f{detail}")
+    for row in sorted(rows):
+        digest.update(row.encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def last_recorded(log_: ChangeLog, connection: Connection) -> LogEntry | None:
+    """The newest fingerprint row of the log, if any."""
+    if not log_.exists(connection):
+        return None
+    table = log_.table
+    row = connection.execute(
+        sa.select(table).where(table.c.direction == FINGERPRINT, table.c.success.is_(True))
+        .order_by(table.c.id.desc()).limit(1)
+    ).first()  # fmt: skip
+    return LogEntry(**row._asdict()) if row is not None else None
+
+
+def record(log_: ChangeLog, connection: Connection, heads: Sequence[str], digest: str) -> None:
+    """Append a fingerprint row (the caller holds the project's lock and a transaction)."""
+    now = utcnow()
+    log_.append(connection, log_.entry(
+        revision=",".join(heads), down_revisions=[], direction=FINGERPRINT,
+        description=DESCRIPTION, path="", checksum=digest, started=now, finished=now,
+    ))  # fmt: skip
