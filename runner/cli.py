@@ -1031,12 +1031,13 @@ def diff_(settings: Settings, name: str, source: str, destination: str, fmt: str
 
     def one(target: str) -> Any:
         spec = fanout.Fleet(declared.Choice(patterns=(target,)))
-        plan = fanout.items(settings.root, [name], None, spec, lambda penv, _s: penv,
+        # A tuple: a dataclass result would be re-labelled with its target's name.
+        plan = fanout.items(settings.root, [name], None, spec, lambda penv, _s: (penv,),
                             writing=False)  # fmt: skip
         if len(plan.items) != 1:
             raise ConfigError(f"diff: {target!r} names {len(plan.items)} targets of {name};"
                               " name exactly one (an environment or GROUP/MEMBER)")  # fmt: skip
-        return plan.items[0].work()
+        return plan.items[0].work()[0]
 
     result = verbs.diff(one(source), one(destination), source, destination)
     _emit("diff", [result], fmt, lambda rs, _o, _s: results.diff_text(rs[0]))

@@ -303,9 +303,14 @@ def _show_create(connection: Connection, template: str | None, name: str,
     if row is None:
         return ""
     for key, value in row.items():
-        if str(key).lower().startswith("create") and str(key).lower() != "created":
+        if str(key).lower() in _STATEMENT_COLUMNS:
             return str(value or "")
     return ""
+
+
+# The column of MySQL's SHOW CREATE ... that holds the statement, by object kind.
+_STATEMENT_COLUMNS = {"create table", "create procedure", "create function", "create event",
+                      "sql original statement"}  # fmt: skip
 
 
 def _sqlite_rows(connection: Connection, scope: Scope) -> list[tuple[str, str, str, str]]:

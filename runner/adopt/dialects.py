@@ -31,6 +31,10 @@ class CatalogSql:
     show_create: tuple[tuple[str, str], ...] = ()
     # The definitions are whole CREATE statements (SQLite's sqlite_master).
     verbatim: bool = False
+    # Definitions name objects with the database's own name (MySQL's views:
+    # `shop`.`orders`), which a copy under another name does not share: this
+    # template of the qualifier ({schema}) is removed before digesting.
+    own_qualifier: str = ""
 
 
 # SQLite keeps each object's definition as its CREATE statement: that statement is
@@ -50,7 +54,7 @@ SQLITE = CatalogSql(
 _PG_FINGERPRINT = """
 SELECT 'column', c.relname, a.attnum || ' ' || a.attname || ' ' ||
        format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull || ' ' ||
-       a.attidentity || a.attgenerated || ' ' || coalesce(pg_get_expr(d.adbin, d.adrelid), '')
+       a.attidentity::text || a.attgenerated::text || ' ' || coalesce(pg_get_expr(d.adbin, d.adrelid), '')
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -193,6 +197,7 @@ MYSQL = CatalogSql(
         " WHERE TABLE_SCHEMA = :schema AND TABLE_TYPE = 'SEQUENCE' ORDER BY TABLE_NAME"
     ),
     current_schema="SELECT DATABASE()",
+    own_qualifier="`{schema}`.",
     # The column of SHOW CREATE ... that holds the statement is the second (a
     # sequence, a view) or the third (a trigger, a routine, an event).
     show_create=(

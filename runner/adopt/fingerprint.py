@@ -76,10 +76,12 @@ def fingerprint(connection: Connection, scope: Scope | None = None) -> str:
         for schema in schemas:
             where = schema or default
             shown = None if schema in (None, default) else schema
+            own = facts.own_qualifier.format(schema=where) if facts.own_qualifier else None
             for type_, name, detail in connection.execute(sa.text(facts.fingerprint),
                                                           {"schema": where}):  # fmt: skip
                 if scope.keeps(str(name), shown):
-                    rows.append(f"{shown or ''}\x1f{type_}\x1f{name}\x1f{detail}")
+                    text = str(detail).replace(own, "") if own else str(detail)
+                    rows.append(f"{shown or ''}\x1f{type_}\x1f{name}\x1f{text}")
     for row in sorted(rows):
         digest.update(row.encode())
         digest.update(b"\n")
