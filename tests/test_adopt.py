@@ -108,9 +108,9 @@ TABLE_BY_HAND = "CREATE TABLE audit_by_hand (id INT PRIMARY KEY, what VARCHAR(80
 COUNTS = {
     "sqlite": "SELECT type, count(*) FROM sqlite_master WHERE tbl_name NOT LIKE 'alembic%'"
     " GROUP BY type ORDER BY type",
-    "postgresql": "SELECT 'class ' || relkind::text, count(*) FROM pg_class c JOIN pg_namespace n ON"
-    " n.oid = c.relnamespace WHERE nspname = 'public' AND relname NOT LIKE 'alembic%'"
-    " GROUP BY relkind UNION ALL SELECT 'constraint', count(*) FROM pg_constraint k JOIN"
+    "postgresql": "SELECT 'class ' || relkind::text, count(*) FROM pg_class c JOIN"
+    " pg_namespace n ON n.oid = c.relnamespace WHERE nspname = 'public' AND relname NOT LIKE"
+    " 'alembic%' GROUP BY relkind UNION ALL SELECT 'constraint', count(*) FROM pg_constraint k JOIN"
     " pg_class c ON c.oid = k.conrelid WHERE c.relname NOT LIKE 'alembic%' AND"
     " k.connamespace = 'public'::regnamespace UNION ALL SELECT 'trigger', count(*) FROM"
     " pg_trigger UNION ALL SELECT 'proc', count(*) FROM pg_proc WHERE pronamespace ="
@@ -183,12 +183,14 @@ def test_adopt_reproduce_then_drift(
 
         adopted = run.ok("adopt", "shop", "--json")
         document = json.loads(adopted.out)["projects"][0]
-        assert document["objects"]["table"] == 4 and document["objects"]["view"] == 1
+        assert document["objects"]["table"] == 4
+        assert document["objects"]["view"] == 1
         assert snapshot(live)[:3] == before[:3]  # nothing but the runner's tables changed
         baseline = (root / document["files"][0]).read_text()
         assert "op.create_table" in baseline or backend == "sqlite"
         log = run.ok("log", "shop", "--json").out
-        assert '"direction": "baseline"' in log and '"direction": "fingerprint"' in log
+        assert '"direction": "baseline"' in log
+        assert '"direction": "fingerprint"' in log
         assert run.ok("verify", "shop").code == 0
 
         # The baseline on an empty database of the same dialect: the same schema.
@@ -224,7 +226,8 @@ def test_adopt_refuses_a_project_with_revisions(
         project(run, root, live)
         run.ok("revision", "shop", "-m", "first")
         refused = run("adopt", "shop")
-        assert refused.code == EXIT_REFUSED and "already has revisions" in refused.err
+        assert refused.code == EXIT_REFUSED
+        assert "already has revisions" in refused.err
         assert not any("alembic" in t for t in live.tables())  # nothing written
 
 
@@ -245,7 +248,8 @@ def test_adopt_include_exclude_and_sql(
         document = json.loads(run.ok("adopt", "shop", "--sql", "--json").out)["projects"][0]
         assert [Path(f).suffix for f in document["files"]] == [".py", ".sql", ".sql"]
         upgrade_sql = (root / document["files"][1]).read_text()
-        assert "legacy_import" not in upgrade_sql and "CREATE TABLE orders" in upgrade_sql
+        assert "legacy_import" not in upgrade_sql
+        assert "CREATE TABLE orders" in upgrade_sql
         run.ok("upgrade", "shop", "--url", empty.url_string)
         assert "legacy_import" not in empty.tables()
         build(live, ["INSERT INTO legacy_import VALUES ('a')", "CREATE TABLE legacy_more (y)"])
@@ -259,7 +263,8 @@ def test_objects_keys_are_checked(servers: ServerPool, tmp_path: Path, run: Runn
         project(run, root, live)
         (root / "projects/shop/targets.toml").write_text('[objects]\nexclud = ["x"]\n')
         wrong = run("drift", "shop")
-        assert wrong.code == 2 and "unknown key 'exclud'" in wrong.err, wrong.err
+        assert wrong.code == 2, wrong.err
+        assert "unknown key 'exclud'" in wrong.err, wrong.err
 
 
 def test_drift_over_a_group_codeclimate_and_junit(
@@ -295,14 +300,16 @@ def test_drift_over_a_group_codeclimate_and_junit(
             assert name in found.out
         assert found.out.count("no drift") == 17
         xml = junit.read_text()
-        assert xml.count("<testcase") == 20 and xml.count("<failure") == 3
+        assert xml.count("<testcase") == 20
+        assert xml.count("<failure") == 3
     quality = json.loads(run("drift", "shop", "--group", "tenants", "--quick",
                              "--format", "codeclimate").out)  # fmt: skip
     assert len(quality) == 3
     for issue in quality:
         assert issue["location"]["path"] == "projects/shop/targets.toml"
         assert issue["location"]["lines"]["begin"] == 3  # the [group.tenants] line
-        assert issue["severity"] == "major" and issue["check_name"].startswith("drift-")
+        assert issue["severity"] == "major"
+        assert issue["check_name"].startswith("drift-")
         assert len(issue["fingerprint"]) == 64
     assert len({i["fingerprint"] for i in quality}) == 3
 

@@ -54,7 +54,8 @@ SQLITE = CatalogSql(
 _PG_FINGERPRINT = """
 SELECT 'column', c.relname, a.attnum || ' ' || a.attname || ' ' ||
        format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull || ' ' ||
-       a.attidentity::text || a.attgenerated::text || ' ' || coalesce(pg_get_expr(d.adbin, d.adrelid), '')
+       a.attidentity::text || a.attgenerated::text || ' ' ||
+       coalesce(pg_get_expr(d.adbin, d.adrelid), '')
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
