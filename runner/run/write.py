@@ -268,10 +268,10 @@ def run_write(
             where = write.where()
             raise classify(exc, penv.name, penv.target, f"running {action}", where) from exc
         after = run.heads_after if run.heads_after is not None else before
-        # The schema as this write left it, for drift --quick (runner.adopt.hook).
-        from runner.adopt.hook import after_write
+        if run.heads_after is not None:  # a step ran: the schema as it left it, for drift
+            from runner.adopt.hook import after_write
 
-        after_write(penv, connection, write.hook.log if write.hook else None, after)
+            after_write(penv, connection, write.hook.log if write.hook else None, after)
     return MigrateResult(
         project=penv.name,
         url=penv.target.display,
