@@ -21,7 +21,8 @@ Exit codes are part of the public interface (documented in the README):
 5     another run held the project's lock past ``--lock-timeout``
 6     a run over several targets: some failed (the summary names them); the others
       succeeded, or were not run after a failure (``--fail-fast``, a failed canary)
-7     ``drift`` found objects changed outside the migrations (the report names them)
+7     ``drift`` found objects changed outside the migrations, or ``diff`` found two
+      targets' schemas differ (the report names the objects)
 70    internal error: a bug in the runner (please report it with ``--debug``)
 130   interrupted (Ctrl-C, SIGINT)
 143   terminated (SIGTERM, what CI sends when a job is cancelled)
@@ -141,6 +142,7 @@ class PartialFailure(RunnerError):
 
 
 class DriftFound(RunnerError):
-    """``drift``: a target's schema differs from what its migrations make."""
+    """``drift``: a target's schema differs from what its migrations make (``diff``: two
+    targets' schemas differ)."""
 
     exit_code = EXIT_DRIFT

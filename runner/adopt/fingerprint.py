@@ -100,10 +100,12 @@ def last_recorded(log_: ChangeLog, connection: Connection) -> LogEntry | None:
     return LogEntry(**row._asdict()) if row is not None else None
 
 
-def record(log_: ChangeLog, connection: Connection, heads: Sequence[str], digest: str) -> None:
+def record(log_: ChangeLog, connection: Connection, heads: Sequence[str], digest: str,
+           plan_digest: str = "") -> None:  # fmt: skip
     """Append a fingerprint row (the caller holds the project's lock and a transaction)."""
     now = utcnow()
     log_.append(connection, log_.entry(
-        revision=",".join(heads), down_revisions=[], direction=FINGERPRINT,
+        revision=",".join(sorted(heads)), down_revisions=[], direction=FINGERPRINT,
         description=DESCRIPTION, path="", checksum=digest, started=now, finished=now,
+        plan_digest=plan_digest,
     ))  # fmt: skip

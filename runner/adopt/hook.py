@@ -34,9 +34,14 @@ def scope_of(penv: ProjectEnv, version_table: str | None = None) -> Scope:
 
 
 def after_write(
-    penv: ProjectEnv, connection: Connection, log_: ChangeLog | None, heads: Sequence[str]
+    penv: ProjectEnv,
+    connection: Connection,
+    log_: ChangeLog | None,
+    heads: Sequence[str],
+    plan_digest: str = "",
 ) -> None:
-    """Record the fingerprint of the schema as the write left it."""
+    """Record the fingerprint of the schema as the write left it (with the digest of the
+    plan the write applied, like every row of that run)."""
     if log_ is None:  # nothing was set up to write to (no step ran)
         return
     started = time.perf_counter()
@@ -45,7 +50,7 @@ def after_write(
             connection.commit()
         with connection.begin():
             digest = fingerprint(connection, scope_of(penv))
-            record(log_, connection, heads, digest)
+            record(log_, connection, heads, digest, plan_digest)
     except (DBAPIError, RunnerError) as exc:
         log_.forget()
         reason = exc.message if isinstance(exc, RunnerError) else type(exc).__name__

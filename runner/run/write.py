@@ -271,7 +271,8 @@ def run_write(
         if run.heads_after is not None:  # a step ran: the schema as it left it, for drift
             from runner.adopt.hook import after_write
 
-            after_write(penv, connection, write.hook.log if write.hook else None, after)
+            after_write(penv, connection, write.hook.log if write.hook else None, after,
+                        options.plan_digest)  # fmt: skip
     return MigrateResult(
         project=penv.name,
         url=penv.target.display,
