@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 from benchmarks.results import update_section
 from runner import cli
 from runner.adopt.catalog import reflect
-from runner.adopt.fingerprint import fingerprint
+from runner.run.fingerprint import fingerprint
 from tests.test_adopt import SCHEMAS
 
 TENANTS = 20

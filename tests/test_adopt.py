@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from runner.adopt.catalog import Scope, reflect
-from runner.adopt.fingerprint import fingerprint
+from runner.adopt.catalog import reflect
 from runner.errors import EXIT_DRIFT, EXIT_REFUSED
+from runner.project.objects import Scope
 from runner.roundtrip import schema as roundtrip_schema
+from runner.run.fingerprint import fingerprint
 from tests.conftest import BACKENDS, Runner
 from tests.databases import Database, ServerPool
 

@@ -9,7 +9,7 @@ their definitions. Objects are keyed ``"<kind> <name>"``; an object in a schema
 other than the connection's default is ``"<kind> <schema>.<name>"``.
 
 What is reflected, per dialect (the fingerprint covers the same, see
-:mod:`runner.adopt.fingerprint`):
+:mod:`runner.run.fingerprint`):
 
 * every dialect: tables with columns (type, nullability, default), primary key,
   foreign keys (with ON DELETE/UPDATE), unique and check constraints, indexes;
@@ -23,13 +23,12 @@ What is reflected, per dialect (the fingerprint covers the same, see
   routines and events.
 
 Tables and views are filtered by the include/exclude patterns of a
-:class:`Scope`; the runner's own tables (version and change log) are never part
-of a catalog.
+:class:`runner.project.objects.Scope`; the runner's own tables (version and
+change log) are never part of a catalog.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import re
 import warnings
 from collections.abc import Sequence
@@ -38,33 +37,10 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from runner.adopt.dialects import CatalogSql, catalog_sql
 from runner.db.backends import backend
+from runner.db.catalog_sql import CatalogSql
+from runner.project.objects import Scope
 from runner.roundtrip.schema import Schema, _checks, _describe_table, _sql_key
-
-# The runner's own tables, in any project: never adopted, never drift.
-RUNNER_TABLES = ("alembic_version*", "alembic_changelog_*")
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Which objects belong to the project: ``include`` patterns (none: all), minus
-    ``exclude``; shell-style, matched against an object's name and, outside the
-    default schema, ``schema.name``. ``schemas``: where to look (none: the default)."""
-
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    schemas: tuple[str, ...] = ()
-    ignore: frozenset[str] = frozenset()  # further names to leave out (a custom version table)
-
-    def keeps(self, name: str, schema: str | None = None) -> bool:
-        names = [name] if schema is None else [name, f"{schema}.{name}"]
-        if name in self.ignore or any(fnmatch.fnmatchcase(name, p) for p in RUNNER_TABLES):
-            return False
-        if self.include and not any(fnmatch.fnmatchcase(n, p) for n in names for p in
-                                    self.include):  # fmt: skip
-            return False
-        return not any(fnmatch.fnmatchcase(n, p) for n in names for p in self.exclude)
 
 
 @dataclass(frozen=True)
@@ -110,7 +86,7 @@ def reflect(connection: Connection, scope: Scope | None = None) -> Catalog:
 def _reflect(connection: Connection, scope: Scope) -> Catalog:
     inspector = sa.inspect(connection)
     kind = backend(connection.dialect.name)
-    facts = catalog_sql(kind.name)
+    facts = kind.catalog
     default = inspector.default_schema_name
     schemas: list[str | None] = [None if s == default else s for s in scope.schemas] or [None]
     catalog = Catalog(kind.name, default, schemas)
@@ -211,8 +187,10 @@ def view_query(connection: Connection, inspector: sa.Inspector, name: str,
     definition = str(inspector.get_view_definition(name, schema=schema) or "")
     found = _CREATE_VIEW.match(definition)
     query = definition[found.end() :] if found else definition
-    if default and connection.dialect.name in ("mysql", "mariadb"):
-        query = query.replace(f"`{default}`.", "")  # another database's copy has another name
+    facts = backend(connection.dialect.name).catalog
+    if default and facts is not None and facts.own_qualifier:
+        # Another database's copy has another name: `shop`.`orders` is `orders` there.
+        query = query.replace(facts.own_qualifier.format(schema=default), "")
     return query.strip().rstrip(";").strip()
 
 

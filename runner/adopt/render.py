@@ -30,14 +30,10 @@ from alembic.autogenerate import render_python_code
 from alembic.operations import ops
 from sqlalchemy.engine import Connection
 
-from runner.adopt.catalog import Catalog, Program, Scope
+from runner.adopt.catalog import Catalog, Program
+from runner.db.backends import backend
+from runner.project.objects import Scope
 
-# Alembic's renderer prints dialect types with the dialect's module name.
-_IMPORTS = {
-    "postgresql": "from sqlalchemy.dialects import postgresql",
-    "mysql": "from sqlalchemy.dialects import mysql",
-    "sqlite": "from sqlalchemy.dialects import sqlite",
-}
 # Reflected options that are the server's defaults: noise in a revision.
 _NOISE = re.compile(
     r",\s*(postgresql_include=\[\]|postgresql_nulls_not_distinct=False|postgresql_with=\{\}"
@@ -103,8 +99,9 @@ class _Parts:
 
 def _operations(connection: Connection, catalog: Catalog, scope: Scope) -> Baseline:
     out = Baseline()
-    if catalog.dialect in _IMPORTS:
-        out.imports.append(_IMPORTS[catalog.dialect])
+    facts = backend(catalog.dialect).catalog
+    if facts is not None and facts.alembic_import:  # the renderer's dialect types need it
+        out.imports.append(facts.alembic_import)
     preparer = connection.dialect.identifier_preparer
     functions = [p for p in catalog.programs if p.kind in ("function", "procedure")]
     parts = _Parts(functions, [p for p in catalog.programs if p not in functions])
@@ -145,6 +142,8 @@ def _reflected_tables(connection: Connection, catalog: Catalog) -> list[sa.Table
 
 def _split_tables(tables: Sequence[sa.Table], catalog: Catalog, parts: _Parts) -> None:
     """Each table without its indexes and foreign keys, which follow all the tables."""
+    facts = backend(catalog.dialect).catalog
+    fk_makes_index = facts is not None and facts.fk_makes_index
     for table in tables:
         fks = [c for c in table.constraints if isinstance(c, sa.ForeignKeyConstraint)]
         fk_names = {fk.name for fk in fks}
@@ -154,7 +153,7 @@ def _split_tables(tables: Sequence[sa.Table], catalog: Catalog, parts: _Parts) -
         for index in sorted(table.indexes, key=lambda i: str(i.name)):
             # MySQL names the index it makes for a foreign key after the key: the
             # key, created after the indexes, makes it again.
-            if catalog.dialect == "mysql" and index.name in fk_names:
+            if fk_makes_index and index.name in fk_names:
                 continue
             parts.indexes.append(ops.CreateIndexOp.from_index(index))
         table.indexes.clear()

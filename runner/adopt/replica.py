@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from runner.adopt.catalog import Catalog, Scope, reflect
+from runner.adopt.catalog import Catalog, reflect
 from runner.db import scratch
 from runner.db.target import Target
 from runner.project.environment import ProjectEnv
+from runner.project.objects import Scope
 from runner.run.envpass import StepsFn, run_env
 from runner.run.session import open_connection
 

@@ -10,10 +10,8 @@ from typing import Literal
 from alembic.util import rev_id
 
 from runner.adopt import render
-from runner.adopt.catalog import Catalog, Scope, reflect
+from runner.adopt.catalog import Catalog, reflect
 from runner.adopt.diff import compare
-from runner.adopt.fingerprint import fingerprint, last_recorded
-from runner.adopt.hook import scope_of
 from runner.adopt.replica import replica_catalog
 from runner.adopt.results import AdoptResult, DiffResult, DriftResult
 from runner.authoring import docstring_text
@@ -21,8 +19,10 @@ from runner.db import locking
 from runner.errors import ConfigError, Refused
 from runner.output.results import Direction, describe_revs
 from runner.project.environment import ProjectEnv
+from runner.project.objects import scope_of
 from runner.project.sql_files import sql_file_path
 from runner.run import changelog
+from runner.run.fingerprint import fingerprint, last_recorded
 from runner.run.session import open_connection, read_env
 from runner.run.write import DEFAULT_OPTIONS, WriteOptions
 
@@ -31,11 +31,6 @@ log = logging.getLogger("runner")
 _SQL_HEADER = """-- {direction} of the baseline {rev}: {message}
 -- Written by runner adopt from the live schema; run statement by statement.
 """
-
-
-def _extended(scope: Scope, include: tuple[str, ...], exclude: tuple[str, ...]) -> Scope:
-    """The targets file's patterns plus those of the command line."""
-    return Scope(scope.include + include, scope.exclude + exclude, scope.schemas, scope.ignore)
 
 
 # --- adopt ---------------------------------------------------------------------------
@@ -71,7 +66,7 @@ def adopt(
                 f" {state.version_table} says so): it is under change control already",
                 project=penv.name,
             )
-        scope = _extended(scope_of(penv, state.version_table), include, exclude)
+        scope = scope_of(penv.project, state.version_table).extended(include, exclude)
         with connection.begin():
             catalog = reflect(connection, scope)
             baseline = render.baseline(connection, catalog, scope)
@@ -135,7 +130,7 @@ def _record_baseline(penv: ProjectEnv, revision: str, message: str,
         log_ = changelog.project_log(penv, state.version_table_schema)
         recorded = last_recorded(log_, connection)
         digest = recorded.checksum if recorded is not None else fingerprint(
-            connection, scope_of(penv, state.version_table))  # fmt: skip
+            connection, scope_of(penv.project))  # fmt: skip
         log_.append(connection, log_.entry(
             revision=revision, down_revisions=[], direction=Direction.BASELINE,
             description=f"adopted: {message}; schema fingerprint {digest}",
@@ -153,13 +148,14 @@ def drift(penv: ProjectEnv, *, quick: bool = False, server_url: str | None = Non
     ``quick``, first its fingerprint against the last one recorded."""
     with open_connection(penv) as connection, connection.begin():
         state = read_env(penv, connection)
-        scope = scope_of(penv, state.version_table)
+        scope = scope_of(penv.project, state.version_table)
         current = sorted(state.current)
         for rev in current:
             penv.revision(rev)  # a revision the repository does not know: say so
         log_ = changelog.project_log(penv, state.version_table_schema)
         recorded = last_recorded(log_, connection)
-        live_digest = fingerprint(connection, scope)
+        # As after_write takes it (a custom version table's schema is stable: kept).
+        live_digest = fingerprint(connection, scope_of(penv.project))
         note = ""
         if quick:
             if recorded is None:
@@ -193,8 +189,8 @@ def schema_of(penv: ProjectEnv, include: tuple[str, ...] = (),
     """One target's catalog, as the project's patterns keep it."""
     with open_connection(penv) as connection, connection.begin():
         state = read_env(penv, connection)
-        return reflect(connection, _extended(scope_of(penv, state.version_table), include,
-                                             exclude))  # fmt: skip
+        scope = scope_of(penv.project, state.version_table).extended(include, exclude)
+        return reflect(connection, scope)
 
 
 def diff(penv_from: ProjectEnv, penv_to: ProjectEnv, source: str, destination: str) -> DiffResult:

@@ -20,6 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from runner.db import catalog_sql
+from runner.db.catalog_sql import CatalogSql
+
 
 class LockKind(enum.Enum):
     """How runners of one project are kept apart on a database."""
@@ -88,6 +91,9 @@ class Backend:
     statement_timeout_sql: tuple[tuple[str, str], ...] = ()
     lock_wait_sql: str | None = None
     search_path_sql: str | None = None  # {schema}, already checked as an identifier
+    # Catalog queries for adopt, drift and the schema fingerprint (None: the
+    # Inspector alone, and no fingerprint).
+    catalog: CatalogSql | None = None
 
     @property
     def drivername(self) -> str:
@@ -151,6 +157,7 @@ SQLITE = Backend(
     busy_timeout_arg="timeout",
     catalog_of_statements=True,
     scratch_pragmas=("PRAGMA journal_mode = MEMORY", "PRAGMA synchronous = OFF"),
+    catalog=catalog_sql.SQLITE,
 )
 POSTGRESQL = Backend(
     name="postgresql",
@@ -172,6 +179,7 @@ POSTGRESQL = Backend(
     statement_timeout_sql=(("", "SET statement_timeout = {ms}"),),
     lock_wait_sql="SET lock_timeout = {ms}",
     search_path_sql='SET search_path TO "{schema}"',
+    catalog=catalog_sql.POSTGRESQL,
 )
 MYSQL = Backend(
     name="mysql",
@@ -196,6 +204,7 @@ MYSQL = Backend(
         ("", "SET SESSION max_execution_time = {ms}"),
     ),
     lock_wait_sql="SET SESSION lock_wait_timeout = {whole}",
+    catalog=catalog_sql.MYSQL,
 )
 
 KNOWN: tuple[Backend, ...] = (SQLITE, POSTGRESQL, MYSQL)

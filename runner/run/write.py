@@ -269,7 +269,7 @@ def run_write(
             raise classify(exc, penv.name, penv.target, f"running {action}", where) from exc
         after = run.heads_after if run.heads_after is not None else before
         if run.heads_after is not None:  # a step ran: the schema as it left it, for drift
-            from runner.adopt.hook import after_write
+            from runner.run.fingerprint import after_write
 
             after_write(penv, connection, write.hook.log if write.hook else None, after,
                         options.plan_digest)  # fmt: skip

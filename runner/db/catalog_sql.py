@@ -1,8 +1,8 @@
 """Catalog SQL, per dialect: what SQLAlchemy's Inspector does not say, and the one
 cheap query behind a schema fingerprint.
 
-Each record is keyed by the backend's canonical name (:mod:`runner.db.backends`);
-the rest of :mod:`runner.adopt` asks the record and never compares dialect names.
+Each backend record (:mod:`runner.db.backends`) holds its dialect's record as
+``catalog``; the rest of the runner asks it and never compares dialect names.
 Every query returns rows of ``(kind, object, detail)`` (fingerprint) or
 ``(kind, name, definition)`` (objects), for the schema given as the ``:schema``
 parameter, so the caller can drop what the include/exclude patterns leave out.
@@ -31,6 +31,11 @@ class CatalogSql:
     show_create: tuple[tuple[str, str], ...] = ()
     # The definitions are whole CREATE statements (SQLite's sqlite_master).
     verbatim: bool = False
+    # What a baseline revision imports for the dialect's types (postgresql.ENUM, ...).
+    alembic_import: str = ""
+    # A foreign key makes an index named after it when none covers its columns
+    # (MySQL/MariaDB): a baseline leaves that index to the key.
+    fk_makes_index: bool = False
     # Definitions name objects with the database's own name (MySQL's views:
     # `shop`.`orders`), which a copy under another name does not share: this
     # template of the qualifier ({schema}) is removed before digesting.
@@ -45,6 +50,7 @@ SQLITE = CatalogSql(
         " WHERE name NOT LIKE 'sqlite_%'"
     ),
     verbatim=True,
+    alembic_import="from sqlalchemy.dialects import sqlite",
 )
 
 # PostgreSQL: columns (type, nullability, default, identity, generated), every
@@ -136,6 +142,7 @@ POSTGRESQL = CatalogSql(
     programs=_PG_PROGRAMS,
     sequences=_PG_SEQUENCES,
     current_schema="SELECT current_schema()",
+    alembic_import="from sqlalchemy.dialects import postgresql",
 )
 
 # MySQL/MariaDB: information_schema, without the database's name (a replica or
@@ -199,6 +206,8 @@ MYSQL = CatalogSql(
     ),
     current_schema="SELECT DATABASE()",
     own_qualifier="`{schema}`.",
+    alembic_import="from sqlalchemy.dialects import mysql",
+    fk_makes_index=True,
     # The column of SHOW CREATE ... that holds the statement is the second (a
     # sequence, a view) or the third (a trigger, a routine, an event).
     show_create=(
@@ -209,11 +218,3 @@ MYSQL = CatalogSql(
         ("sequence", "SHOW CREATE SEQUENCE {name}"),
     ),
 )
-
-_BY_BACKEND = {"sqlite": SQLITE, "postgresql": POSTGRESQL, "mysql": MYSQL}
-
-
-def catalog_sql(backend_name: str) -> CatalogSql | None:
-    """The queries for a backend (its canonical name), or None for other dialects:
-    those get what the Inspector says, and a fingerprint digested from it."""
-    return _BY_BACKEND.get(backend_name)

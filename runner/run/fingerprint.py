@@ -1,13 +1,17 @@
 """A schema fingerprint: one SHA-256 over the catalog rows that define a schema, and its
 rows in the change log.
 
-Cost decides the design: a fingerprint is taken after every successful write, so
-it is one catalog query per schema (:mod:`runner.adopt.dialects`), not the
-Inspector's dozen (benchmarks/RESULTS.md has the figures). What it covers:
+Cost decides the design: a fingerprint is taken after every successful write that
+ran a step (:func:`after_write`, called by :func:`runner.run.write.run_write`
+while it still holds the project's lock), so it is one catalog query per schema
+(:mod:`runner.db.catalog_sql`), not the Inspector's dozen (benchmarks/RESULTS.md
+has the figures). A fingerprint that cannot be taken or recorded never fails the
+write that succeeded: it is a warning, and ``drift --quick`` compares with a
+replica until a later write records one. What it covers:
 
 SQLite
     every CREATE statement in ``sqlite_master`` (tables, indexes, views,
-    triggers), normalised for layout and quoting of plain names.
+    triggers), whitespace collapsed.
 PostgreSQL
     per relation of the schema: columns (position, name, type with modifiers,
     NOT NULL, identity/generated, default expression), every constraint as
@@ -30,24 +34,26 @@ and then ``drift --quick`` compares with a replica, which finds no drift).
 The digest is recorded in the change log as a row of its own, direction
 ``fingerprint``, its ``checksum`` field the digest and ``revision`` the heads the
 database is at: the hash chain covers it like any row, old logs need no new
-column, and a log read by an older runner still verifies.
+column, and a log read by an older runner still verifies. Other dialects get no
+fingerprint (and ``drift --quick`` is then ``drift``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
+import time
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
-from runner.adopt.catalog import Scope, reflect
-from runner.adopt.dialects import catalog_sql
 from runner.db.backends import backend
+from runner.errors import RunnerError
 from runner.output.results import Direction
-from runner.roundtrip.schema import _sql_key
+from runner.project.environment import ProjectEnv
+from runner.project.objects import Scope, scope_of
 from runner.run.changelog import ChangeLog, LogEntry, utcnow
 
 log = logging.getLogger("runner")
@@ -57,19 +63,19 @@ DESCRIPTION = "schema fingerprint v1"  # what the digest covers changes: the ver
 
 
 def fingerprint(connection: Connection, scope: Scope | None = None) -> str:
-    """The SHA-256 (64 hex digits) of the schema ``connection`` sees, as ``scope`` keeps it."""
+    """The SHA-256 (64 hex digits) of the schema ``connection`` sees, as ``scope`` keeps it;
+    "" on a dialect without catalog queries."""
     scope = scope or Scope()
     kind = backend(connection.dialect.name)
-    facts = catalog_sql(kind.name)
+    facts = kind.catalog
+    if facts is None:
+        return ""
     digest = hashlib.sha256(f"{kind.name}\n".encode())
-    if facts is None:  # another dialect: what the Inspector says
-        digest.update(json.dumps(reflect(connection, scope).schema, sort_keys=True).encode())
-        return digest.hexdigest()
     rows: list[str] = []
     if facts.verbatim:
         for type_, table, detail in connection.exec_driver_sql(facts.fingerprint):
             if scope.keeps(str(table)):
-                rows.append(f"{type_}\x1f{table}\x1f{_sql_key(str(detail))}")
+                rows.append(f"{type_}\x1f{table}\x1f{' '.join(str(detail).split())}")
     else:
         schemas: Sequence[str | None] = scope.schemas or [None]
         default = connection.execute(sa.text(facts.current_schema)).scalar()
@@ -109,3 +115,36 @@ def record(log_: ChangeLog, connection: Connection, heads: Sequence[str], digest
         description=DESCRIPTION, path="", checksum=digest, started=now, finished=now,
         plan_digest=plan_digest,
     ))  # fmt: skip
+
+
+def after_write(
+    penv: ProjectEnv,
+    connection: Connection,
+    log_: ChangeLog | None,
+    heads: Sequence[str],
+    plan_digest: str = "",
+) -> None:
+    """Record the fingerprint of the schema as the write left it (with the digest of the
+    plan the write applied, like every row of that run)."""
+    if log_ is None:  # nothing was set up to write to (no step ran)
+        return
+    started = time.perf_counter()
+    try:
+        if connection.in_transaction():
+            connection.commit()
+        with connection.begin():
+            digest = fingerprint(connection, scope_of(penv.project))
+            if digest:
+                record(log_, connection, heads, digest, plan_digest)
+    except (DBAPIError, RunnerError) as exc:
+        log_.forget()
+        reason = exc.message if isinstance(exc, RunnerError) else type(exc).__name__
+        log.warning(
+            "%s: the schema fingerprint was not recorded (%s); drift --quick compares with"
+            " a replica until a later write records one",
+            penv.name,
+            reason,
+        )
+        return
+    log.debug("%s: schema fingerprint %s (%.0f ms)", penv.name, digest[:12],
+              (time.perf_counter() - started) * 1000)  # fmt: skip
