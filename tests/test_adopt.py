@@ -336,3 +336,41 @@ def test_diff_between_two_targets(servers: ServerPool, tmp_path: Path, run: Runn
         assert [(c["object"], c["change"]) for c in result["changes"]] == [
             ("table audit_by_hand", "added")
         ]
+
+
+@pytest.mark.postgresql
+def test_adopt_several_schemas_postgresql(
+    servers: ServerPool, tmp_path: Path, run: Runner, root: Path
+) -> None:
+    """``schemas`` in [objects]: a second schema is adopted with its tables, a foreign key
+    across the two and an enum of its own, and recreated on an empty database."""
+    with (
+        servers.fresh("postgresql", tmp_path, "live") as live,
+        servers.fresh("postgresql", tmp_path, "empty") as empty,
+    ):
+        build(live, [
+            "CREATE TABLE accounts (id serial PRIMARY KEY, email text NOT NULL)",
+            "CREATE SCHEMA audit",
+            "CREATE TYPE audit.action AS ENUM ('insert', 'delete')",
+            "CREATE TABLE audit.events (id bigserial PRIMARY KEY, account_id int REFERENCES"
+            " public.accounts(id) ON DELETE CASCADE, what audit.action NOT NULL)",
+            "CREATE INDEX ix_events_account ON audit.events (account_id)",
+        ])  # fmt: skip
+        project(run, root, live)
+        (root / "projects/shop/targets.toml").write_text(
+            '[objects]\nschemas = ["public", "audit"]\n'
+        )
+        document = json.loads(run.ok("adopt", "shop", "--json").out)["projects"][0]
+        assert document["objects"] == {"table": 2, "enum": 1, "sequence": 2}
+        run.ok("upgrade", "shop", "--url", empty.url_string)
+        scope = Scope(schemas=("public", "audit"))
+        with live.connect() as one, empty.connect() as other:
+            assert reflect(one, scope).schema == reflect(other, scope).schema
+            assert "table audit.events" in reflect(other, scope).schema
+            assert fingerprint(one, scope) == fingerprint(other, scope)
+        assert run.ok("drift", "shop", "--quick", "--json").code == 0
+        build(live, ["ALTER TABLE audit.events ADD COLUMN note text"])
+        found = run("drift", "shop")
+        assert found.code == EXIT_DRIFT
+        assert "table audit.events altered" in found.out
+        assert "column note added" in found.out

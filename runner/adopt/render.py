@@ -107,6 +107,8 @@ def _operations(connection: Connection, catalog: Catalog, scope: Scope) -> Basel
     parts = _Parts(functions, [p for p in catalog.programs if p not in functions])
     _split_tables(_reflected_tables(connection, catalog), catalog, parts)
 
+    others = [s for s in catalog.schemas if s is not None]  # beside the default schema
+    out.upgrade += [execute(f"CREATE SCHEMA IF NOT EXISTS {preparer.quote(s)}") for s in others]
     for schema, name, labels in catalog.enums:
         listed = ", ".join(_sql_string(label) for label in labels)
         out.upgrade.append(execute(f"CREATE TYPE {_name(preparer, name, schema)} AS ENUM"
@@ -122,6 +124,7 @@ def _operations(connection: Connection, catalog: Catalog, scope: Scope) -> Basel
         out.upgrade.append(execute(f"CREATE VIEW {_name(preparer, name, schema)} AS {query}"))
     out.upgrade += [_program(program, out) for program in parts.others]
     out.downgrade = _downgrade(catalog, parts, preparer)
+    out.downgrade += [execute(f"DROP SCHEMA {preparer.quote(s)}") for s in reversed(others)]
     return out
 
 
@@ -215,7 +218,8 @@ def _render_item(type_: str, obj: Any, _autogen_context: Any) -> str | Literal[F
 
     if type_ == "type" and isinstance(obj, postgresql.ENUM):
         labels = ", ".join(repr(e) for e in obj.enums)
-        return f"postgresql.ENUM({labels}, name={obj.name!r}, create_type=False)"
+        schema = f", schema={obj.schema!r}" if obj.schema else ""
+        return f"postgresql.ENUM({labels}, name={obj.name!r}{schema}, create_type=False)"
     return False
 
 
