@@ -292,7 +292,7 @@ def test_drift_over_a_group_codeclimate_and_junit(
     names = {"t03": "column phone added", "t07": "index ix_customers_name added",
              "t15": "table audit_by_hand added"}  # fmt: skip
     junit = tmp_path / "drift.xml"
-    for quick in ((), ("--quick",)):
+    for quick in ((), ("--quick", "--jobs", "2")):  # in order, and in two worker processes
         found = run("drift", "shop", "--group", "tenants", *quick, "--junit", str(junit))
         assert found.code == EXIT_DRIFT, found.output
         assert "3 of 20 target(s) changed" in found.err
