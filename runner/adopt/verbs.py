@@ -79,6 +79,15 @@ def adopt(
     revision, files = _write_revision(penv, message, baseline, catalog, sql)
     commands.stamp(penv, [revision], options=options)
     digest = _record_baseline(penv, revision, message, options)
+    declared = scope_of(penv.project)
+    extra = [p for p in include if p not in declared.include] + [
+        p for p in exclude if p not in declared.exclude]  # fmt: skip
+    if extra:
+        log.warning(
+            "%s: %s applied to this adopt only: add them to [objects] in the targets file,"
+            " or drift reports the objects they left out as added",
+            penv.name, ", ".join(extra),
+        )  # fmt: skip
     counts = Counter(obj.split(" ", 1)[0] for obj in catalog.schema)
     for unrendered in baseline.unrendered:
         log.warning("%s: not rendered: %s", penv.name, unrendered)
