@@ -16,7 +16,8 @@ PostgreSQL
     per relation of the schema: columns (position, name, type with modifiers,
     NOT NULL, identity/generated, default expression), every constraint as
     ``pg_get_constraintdef`` prints it (primary, unique, foreign with actions,
-    check, exclusion), indexes as ``pg_get_indexdef`` (partial, expression),
+    check, exclusion), indexes from ``pg_index`` (columns, operator classes,
+    expressions, partial predicate),
     view queries, sequence parameters, enum labels in order, functions
     (arguments and body), triggers and rules.
 MySQL/MariaDB
