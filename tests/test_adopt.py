@@ -395,3 +395,29 @@ def test_sql_baseline_reproduces_the_schema(
         assert snapshot(empty) == before
         run.ok("downgrade", "shop", "base", "--url", empty.url_string)
         assert {t for t in empty.tables() if "alembic" not in t} == set()
+
+
+def test_fingerprint_rows_are_in_the_hash_chain(
+    servers: ServerPool, tmp_path: Path, run: Runner, root: Path
+) -> None:
+    """A fingerprint row edited to hide a change by hand breaks the chain (verify, exit 4);
+    a no-op upgrade adds no fingerprint row."""
+    with servers.fresh("sqlite", tmp_path) as live:
+        build(live, SCHEMAS["sqlite"])
+        project(run, root, live)
+        run.ok("adopt", "shop")
+        run.ok("upgrade", "shop")  # nothing to do: no new row
+        rows = live.scalar_rows(
+            "SELECT count(*) FROM alembic_changelog_shop WHERE direction = 'fingerprint'"
+        )
+        assert rows == [(1,)]
+        build(live, [TABLE_BY_HAND])
+        with live.connect() as connection:
+            forged = fingerprint(connection, Scope())
+        build(live, [f"UPDATE alembic_changelog_shop SET checksum = '{forged}'"
+                     " WHERE direction = 'fingerprint'"])  # fmt: skip
+        assert run("drift", "shop", "--quick").code == 0  # the forgery fools the quick check
+        broken = run("verify", "shop")
+        assert broken.code == EXIT_REFUSED
+        assert "hash chain" in broken.output
+        assert run("drift", "shop").code == EXIT_DRIFT  # and a replica is not fooled

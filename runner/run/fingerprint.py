@@ -51,6 +51,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from runner.db.backends import backend
+from runner.db.connect import describe_db_error
 from runner.errors import RunnerError
 from runner.output.results import Direction
 from runner.project.environment import ProjectEnv
@@ -137,9 +138,11 @@ def after_write(
             digest = fingerprint(connection, scope_of(penv.project))
             if digest:
                 record(log_, connection, heads, digest, plan_digest)
-    except (DBAPIError, RunnerError) as exc:
+    except Exception as exc:  # the write succeeded: it must say so whatever happens here
         log_.forget()
-        reason = exc.message if isinstance(exc, RunnerError) else type(exc).__name__
+        reason = exc.message if isinstance(exc, RunnerError) else (
+            describe_db_error(exc) if isinstance(exc, DBAPIError) else
+            f"internal error {type(exc).__name__}: {exc}; please report it")  # fmt: skip
         log.warning(
             "%s: the schema fingerprint was not recorded (%s); drift --quick compares with"
             " a replica until a later write records one",
