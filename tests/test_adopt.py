@@ -47,9 +47,12 @@ SCHEMAS = {
         " WHERE id = NEW.id AND note IS NULL; END",
     ],
     "postgresql": [
+        "CREATE EXTENSION IF NOT EXISTS citext",
+        "CREATE DOMAIN positive_qty AS int NOT NULL DEFAULT 1 CONSTRAINT qty_positive"
+        " CHECK (VALUE > 0)",
         "CREATE TYPE order_state AS ENUM ('new', 'paid', 'shipped')",
         "CREATE SEQUENCE invoice_no START 1000 INCREMENT 10",
-        "CREATE TABLE customers (id serial PRIMARY KEY, email varchar(200) NOT NULL UNIQUE,"
+        "CREATE TABLE customers (id serial PRIMARY KEY, email citext NOT NULL UNIQUE,"
         " name text NOT NULL DEFAULT '', referred_by int REFERENCES customers(id) ON DELETE"
         " SET NULL, created_at timestamptz NOT NULL DEFAULT now(),"
         " CONSTRAINT email_has_at CHECK (position('@' in email) > 1))",
@@ -60,11 +63,13 @@ SCHEMAS = {
         " DEFAULT 'new', invoice bigint DEFAULT nextval('invoice_no'), note text)",
         "CREATE TABLE order_lines (order_id bigint NOT NULL REFERENCES orders(id) ON DELETE"
         " CASCADE, line_no int NOT NULL, sku varchar(20) NOT NULL REFERENCES products(sku),"
-        " qty int NOT NULL DEFAULT 1, PRIMARY KEY (order_id, line_no))",
+        " qty positive_qty, PRIMARY KEY (order_id, line_no))",
         "CREATE INDEX ix_customers_lower_email ON customers (lower(email))",
         "CREATE INDEX ix_orders_open ON orders (customer_id) WHERE state <> 'shipped'",
         "CREATE VIEW open_orders AS SELECT o.id, c.email FROM orders o JOIN customers c"
         " ON c.id = o.customer_id WHERE o.state <> 'shipped'",
+        "CREATE MATERIALIZED VIEW sales_by_sku AS SELECT sku, sum(qty) AS qty FROM order_lines"
+        " GROUP BY sku",
         "CREATE FUNCTION touch_note() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
         " NEW.note := coalesce(NEW.note, ''); RETURN NEW; END $$",
         "CREATE TRIGGER orders_touch BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION"

@@ -18,7 +18,8 @@ What is reflected, per dialect (the fingerprint covers the same, see
   (normalised), because reflection drops parts of it (AUTOINCREMENT, expression
   indexes, foreign-key actions) and the statement is SQLite's whole definition;
 * PostgreSQL: partial-index predicates, identity columns, enum types, the
-  parameters of sequences no column owns, functions, triggers and rules;
+  parameters of sequences no column owns, extensions, domains, materialized
+  views, functions, triggers and rules;
 * MySQL/MariaDB: index prefix lengths, sequences (MariaDB 10.3+), triggers,
   routines and events.
 
@@ -174,6 +175,19 @@ def _views(connection: Connection, inspector: sa.Inspector, catalog: Catalog, sc
         query = view_query(connection, inspector, name, schema, catalog.default_schema)
         catalog.views.append((schema, name, query))
         catalog.schema[qualified("view", name, schema)] = {"query": _sql_key(query)}
+    # PostgreSQL's materialized views: recreated (empty, WITH NO DATA) after the tables.
+    try:
+        materialized = inspector.get_materialized_view_names(schema=schema)
+    except NotImplementedError:  # the dialect has none
+        materialized = []
+    for name in materialized:
+        if not scope.keeps(name, schema):
+            continue
+        query = view_query(connection, inspector, name, schema, catalog.default_schema)
+        quoted = connection.dialect.identifier_preparer.quote(name)
+        statement = f"CREATE MATERIALIZED VIEW {quoted} AS {query.rstrip(';')} WITH NO DATA"
+        catalog.programs.append(Program("matview", name, statement, schema))
+        catalog.schema[qualified("matview", name, schema)] = {"query": _sql_key(query)}
 
 
 _CREATE_VIEW = re.compile(r"^\s*CREATE\b.*?\bVIEW\s+(`[^`]+`|\"[^\"]+\"|\S+)\s+AS\s+", re.I | re.S)

@@ -86,6 +86,9 @@ def _quote(name: str) -> str:
 # --- PostgreSQL, MySQL/MariaDB: Alembic operations ---------------------------------
 
 
+_BEFORE_TABLES = ("extension", "domain", "function", "procedure")
+
+
 @dataclass
 class _Parts:
     """The operations of a baseline, by stage, in the order they run."""
@@ -103,7 +106,9 @@ def _operations(connection: Connection, catalog: Catalog, scope: Scope) -> Basel
     if facts is not None and facts.alembic_import:  # the renderer's dialect types need it
         out.imports.append(facts.alembic_import)
     preparer = connection.dialect.identifier_preparer
-    functions = [p for p in catalog.programs if p.kind in ("function", "procedure")]
+    # Extensions and domains before functions, all of them before the tables using them.
+    functions = sorted((p for p in catalog.programs if p.kind in _BEFORE_TABLES),
+                       key=lambda p: _BEFORE_TABLES.index(p.kind))  # fmt: skip
     parts = _Parts(functions, [p for p in catalog.programs if p not in functions])
     _split_tables(_reflected_tables(connection, catalog), catalog, parts)
 
@@ -209,13 +214,22 @@ def _tidy(table: sa.Table, owned: set[str]) -> None:
         found = _NEXTVAL.match(text)
         if found and found[1] in owned and column is table.autoincrement_column:
             column.server_default = None
-        if isinstance(column.type, sa.Enum) and hasattr(column.type, "create_type"):
+        if hasattr(column.type, "create_type"):  # an enum or a domain
             column.type.create_type = False
+        # Reflection gives a domain's NOT NULL and default to its columns: they are the
+        # domain's (recreated with it), not the column's own.
+        if getattr(column.type, "not_null", False):
+            column.nullable = True
+        domain_default = getattr(column.type, "default", None)
+        if domain_default is not None and text == str(domain_default):
+            column.server_default = None
 
 
 def _render_item(type_: str, obj: Any, _autogen_context: Any) -> str | Literal[False]:
     from sqlalchemy.dialects import postgresql
 
+    if type_ == "type" and isinstance(obj, postgresql.DOMAIN):  # made before the tables
+        return f"postgresql.DOMAIN({obj.name!r}, sa.Text(), create_type=False)"
     if type_ == "type" and isinstance(obj, postgresql.ENUM):
         labels = ", ".join(repr(e) for e in obj.enums)
         schema = f", schema={obj.schema!r}" if obj.schema else ""
@@ -261,6 +275,8 @@ def _drop(program: Program, preparer: Any) -> str:
         name, table = program.name.split(" on ", 1)
         return execute(f"DROP {program.kind.upper()} {preparer.quote(name)} ON"
                        f" {preparer.quote(table)}")  # fmt: skip
+    if program.kind == "matview":
+        return execute(f"DROP MATERIALIZED VIEW {preparer.quote(program.name)}")
     if program.kind in ("function", "procedure") and program.name.endswith(")"):
         return execute(f"DROP {program.kind.upper()} {program.name}")  # PostgreSQL: f(args)
     return execute(f"DROP {program.kind.upper()} {preparer.quote(program.name)}")

@@ -76,7 +76,10 @@ FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :schema
 UNION ALL
 SELECT 'index', t.relname, x.relname || ' ' || am.amname || ' ' || i.indisunique || ' ' ||
-       i.indkey::text || ' ' || i.indclass::text || ' ' || i.indoption::text || ' ' ||
+       i.indkey::text || ' ' || i.indoption::text || ' ' || (
+         SELECT string_agg(o.opcname, ',' ORDER BY k.n)  -- names: an extension's OIDs differ
+         FROM unnest(i.indclass::oid[]) WITH ORDINALITY k(oid, n)
+         JOIN pg_opclass o ON o.oid = k.oid) || ' ' ||
        coalesce(pg_get_expr(i.indexprs, i.indrelid), '') || ' ' ||
        coalesce(pg_get_expr(i.indpred, i.indrelid), '')
 FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid JOIN pg_class x ON x.oid = i.indexrelid
@@ -96,6 +99,16 @@ SELECT 'enum', t.typname, string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)
 FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid
 JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = :schema GROUP BY t.typname
 UNION ALL
+SELECT 'extension', e.extname, e.extversion
+FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE n.nspname = :schema
+UNION ALL
+SELECT 'domain', t.typname, format_type(t.typbasetype, t.typtypmod) || ' ' || t.typnotnull ||
+       ' ' || coalesce(t.typdefault, '') || ' ' || coalesce((SELECT string_agg(k.conname || ' ' ||
+       pg_get_constraintdef(k.oid), ',' ORDER BY k.conname) FROM pg_constraint k
+       WHERE k.contypid = t.oid), '')
+FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE n.nspname = :schema AND t.typtype = 'd'
+UNION ALL
 SELECT 'function', p.proname, pg_get_function_identity_arguments(p.oid) || ' ' ||
        md5(coalesce(p.prosrc, ''))
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
@@ -113,6 +126,20 @@ WHERE n.nspname = :schema AND r.rulename <> '_RETURN'
 """
 
 _PG_PROGRAMS = """
+SELECT 'extension', e.extname, 'CREATE EXTENSION IF NOT EXISTS ' || quote_ident(e.extname) ||
+       ' WITH SCHEMA ' || quote_ident(n.nspname)
+FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+WHERE n.nspname = :schema AND e.extname <> 'plpgsql'
+UNION ALL
+SELECT 'domain', t.typname, 'CREATE DOMAIN ' || quote_ident(t.typname) || ' AS ' ||
+       format_type(t.typbasetype, t.typtypmod) || coalesce(' DEFAULT ' || t.typdefault, '') ||
+       CASE WHEN t.typnotnull THEN ' NOT NULL' ELSE '' END ||
+       coalesce((SELECT string_agg(' CONSTRAINT ' || quote_ident(k.conname) || ' ' ||
+                                   pg_get_constraintdef(k.oid), '' ORDER BY k.conname)
+                 FROM pg_constraint k WHERE k.contypid = t.oid), '')
+FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE n.nspname = :schema AND t.typtype = 'd'
+UNION ALL
 SELECT 'function', p.oid::regprocedure::text, pg_get_functiondef(p.oid)
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname = :schema AND p.prokind IN ('f', 'p')

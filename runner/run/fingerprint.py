@@ -18,8 +18,8 @@ PostgreSQL
     ``pg_get_constraintdef`` prints it (primary, unique, foreign with actions,
     check, exclusion), indexes from ``pg_index`` (columns, operator classes,
     expressions, partial predicate),
-    view queries, sequence parameters, enum labels in order, functions
-    (arguments and body), triggers and rules.
+    view queries, sequence parameters, enum labels in order, extensions,
+    domains, functions (arguments and body), triggers and rules.
 MySQL/MariaDB
     from ``information_schema``: columns (type, nullability, default, extra
     such as auto_increment, collation), index columns with prefix lengths,
