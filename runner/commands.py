@@ -193,7 +193,12 @@ def status(penv: ProjectEnv) -> StatusResult:
         checked = _verify(penv, current_, view)
         problems = [f"{p.kind} {p.revision}".strip() for p in checked.problems]
         newest = next(
-            (e for e in reversed(view.entries) if e.direction != Direction.LOG_CREATED), None
+            (
+                e
+                for e in reversed(view.entries)
+                if e.direction not in (Direction.LOG_CREATED, Direction.FINGERPRINT)
+            ),
+            None,
         )
         if newest is not None:
             last = LastChange(newest.finished_at, newest.direction, newest.revision,

@@ -20,6 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from runner.db import catalog_sql
+from runner.db.catalog_sql import CatalogSql
+
 
 class LockKind(enum.Enum):
     """How runners of one project are kept apart on a database."""
@@ -96,6 +99,9 @@ class Backend:
     lock_exempt: str | None = None
     lock_wait_off_sql: str | None = None
     search_path_sql: str | None = None  # {schema}, already checked as an identifier
+    # Catalog queries for adopt, drift and the schema fingerprint (None: the
+    # Inspector alone, and no fingerprint).
+    catalog: CatalogSql | None = None
     # Lint: the server versions rules depend on. ``server_flavours`` are (flavour, label,
     # first major version, version assumed when targets.toml declares none), newest
     # numbering first: MariaDB shares the mysql dialect but numbers from 10.
@@ -214,6 +220,7 @@ SQLITE = Backend(
     busy_timeout_arg="timeout",
     catalog_of_statements=True,
     scratch_pragmas=("PRAGMA journal_mode = MEMORY", "PRAGMA synchronous = OFF"),
+    catalog=catalog_sql.SQLITE,
 )
 POSTGRESQL = Backend(
     name="postgresql",
@@ -241,6 +248,7 @@ POSTGRESQL = Backend(
     r"[^;]*\bCONCURRENTLY\b",
     lock_wait_off_sql="SET lock_timeout = 0",
     search_path_sql='SET search_path TO "{schema}"',
+    catalog=catalog_sql.POSTGRESQL,
     # The oldest release line still supported upstream (2026): version rules err old.
     server_flavours=(("postgresql", "PostgreSQL", 0, "14"),),
     table_size_sql=(
@@ -281,6 +289,7 @@ MYSQL = Backend(
         ("mariadb", "SET SESSION max_statement_time = {s}"),
         ("", "SET SESSION max_execution_time = {ms}"),
     ),
+    catalog=catalog_sql.MYSQL,
     server_flavours=(("mariadb", "MariaDB", 10, "10.6"), ("mysql", "MySQL", 0, "8.0")),
     # Metadata locks (every DDL) and InnoDB row locks (a data migration's UPDATE).
     lock_wait_sql=(

@@ -43,6 +43,7 @@ class Direction(_Word):
     REPAIR = "repair"  # repair re-recorded a checksum
     ACKNOWLEDGE = "acknowledge"  # repair accepted the log as it was (a failed run, old breaks)
     LOG_CREATED = "log-created"  # the first row: the revisions the database was at
+    FINGERPRINT = "fingerprint"  # the schema's digest after a write (runner.adopt)
 
 
 class RowState(_Word):

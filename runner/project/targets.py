@@ -18,6 +18,11 @@ rules of :mod:`runner.project.resolve` (``--url``, ``<NAME>_DATABASE_URL``, its
     A named environment (``dev``, ``staging``, ``prod``): where its URL comes
     from (one of ``url_env``, ``url_file``, ``sqlite``, ``url``; without one,
     the variable ``<PROJECT>_<ENV>_DATABASE_URL`` or its ``_FILE``), and settings.
+``[objects]``
+    Which database objects the project owns, for ``adopt``, ``drift``, ``diff``
+    and the schema fingerprint: ``include`` and ``exclude``, lists of
+    shell-style patterns matched against object names (``include`` empty: all),
+    and ``schemas``, the schemas to look in (default: the connection's own).
 ``[group.NAME]``
     A fleet of identical databases (tenants, shards): members listed by
     ``members_env`` or ``members_file`` (one ``NAME URL`` or ``URL`` per line),
@@ -146,6 +151,10 @@ class Declaration:
     defaults: Settings = field(default_factory=Settings)
     envs: dict[str, EnvSpec] = field(default_factory=dict)
     groups: dict[str, GroupSpec] = field(default_factory=dict)
+    # [objects]: the objects the project owns (adopt, drift, diff, fingerprints).
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    schemas: tuple[str, ...] = ()
 
     @property
     def declares_targets(self) -> bool:
@@ -249,7 +258,7 @@ class _Reader:
 
     def declaration(self, data: dict[str, Any]) -> Declaration:
         self.keys("top level", data, {"dialect", "server_version", "default", "defaults", "env",
-                                      "group"})  # fmt: skip
+                                      "group", "objects"})  # fmt: skip
         dialect = self.text("dialect", data, "dialect")
         if dialect is not None:
             if backend(dialect).name not in NAMES:
@@ -275,9 +284,19 @@ class _Reader:
         default = self.text("default", data, "default")
         if default is not None and default not in envs and default not in groups:
             raise self.fail("default", f"{default!r} is no [env.*] or [group.*] in this file")
+        objects = self.table("objects", data.get("objects", {}))
+        self.keys("[objects]", objects, {"include", "exclude", "schemas"})
         return Declaration(self.project, self.path, dialect,
                            None if version is None else str(version), default, defaults, envs,
-                           groups)  # fmt: skip
+                           groups, *(self.patterns("[objects]", objects, key)
+                                     for key in ("include", "exclude", "schemas")))  # fmt: skip
+
+    def patterns(self, where: str, table: Mapping[str, Any], key: str) -> tuple[str, ...]:
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip()
+                                                  for v in value):  # fmt: skip
+            raise self.fail(where, f"{key} must be a list of non-empty strings")
+        return tuple(v.strip() for v in value)
 
     def table(self, where: str, value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):

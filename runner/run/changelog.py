@@ -414,7 +414,7 @@ def state_of(entry: LogEntry, following: LogEntry | None) -> RowState:
             and (following.direction == entry.direction)
         )
         return RowState.STARTED if closed else RowState.INTERRUPTED
-    if entry.direction in {Direction.LOG_CREATED, Direction.ACKNOWLEDGE}:
+    if entry.direction in {Direction.LOG_CREATED, Direction.ACKNOWLEDGE, Direction.FINGERPRINT}:
         return RowState.RECORDED
     if entry.kept_nothing:
         return RowState.LOCK_TIMEOUT

@@ -317,9 +317,14 @@ def run_write(
                     raise classify(exc, penv.name, penv.target, f"running {action}", where) from exc
         finally:
             watch.close()
-    if first is not None:
-        before = first.before
-    after = run.heads_after if run.heads_after is not None else before
+        if first is not None:
+            before = first.before
+        after = run.heads_after if run.heads_after is not None else before
+        if run.heads_after is not None or committed:  # steps ran: the schema, for drift
+            from runner.run.fingerprint import after_write
+
+            after_write(penv, connection, write.hook.log if write.hook else None, after,
+                        options.plan_digest)  # fmt: skip
     done = [*committed, *(getattr(s, "revision", None) for s in run.planned)]
     return MigrateResult(
         project=penv.name,
