@@ -13,20 +13,20 @@ no targets file. JUnit: one test case per target, failed when it drifted.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from runner.adopt.results import DriftResult
-from runner.output import junit, redact
+from runner.output import codeclimate as codeclimate_report
+from runner.output import junit
 from runner.project.targets import TARGETS_FILE
 
 
-def _location(project_dir: Path, root: Path, target: str | None) -> dict[str, object]:
+def _location(project_dir: Path, root: Path, target: str | None) -> tuple[str, int]:
     targets = project_dir / TARGETS_FILE
     if not targets.is_file():
-        return {"path": _relative(project_dir / "versions", root), "lines": {"begin": 1}}
+        return _relative(project_dir / "versions", root), 1
     line = 1
     if target:
         section = target.split("/", 1)[0]
@@ -35,7 +35,7 @@ def _location(project_dir: Path, root: Path, target: str | None) -> dict[str, ob
             if pattern.match(text):
                 line = number
                 break
-    return {"path": _relative(targets, root), "lines": {"begin": line}}
+    return _relative(targets, root), line
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -46,20 +46,16 @@ def codeclimate(results: Sequence[DriftResult], root: Path) -> str:
     """The Code Quality report of these drift results (``[]`` without drift)."""
     issues = []
     for result in results:
-        where = _location(root / "projects" / result.project, root, result.target)
+        path, line = _location(root / "projects" / result.project, root, result.target)
         label = f"{result.project}@{result.target}" if result.target else result.project
         for change in result.changes:
             key = f"{result.project}\x1f{result.target or ''}\x1f{change.object}\x1f{change.change}"
-            issues.append({
-                "type": "issue",
-                "description": f"{label}: {change.line()} outside the migrations",
-                "check_name": f"drift-{change.change}",
-                "categories": ["Bug Risk"],
-                "fingerprint": hashlib.sha256(key.encode()).hexdigest(),
-                "severity": "critical" if change.change == "removed" else "major",
-                "location": where,
-            })  # fmt: skip
-    return redact.scrub(json.dumps(issues, indent=2))
+            severity = "critical" if change.change == "removed" else "major"
+            issues.append(codeclimate_report.issue(
+                f"drift-{change.change}", f"{label}: {change.line()} outside the migrations",
+                severity, hashlib.sha256(key.encode()).hexdigest(), path, line, "Bug Risk",
+            ))  # fmt: skip
+    return codeclimate_report.dumps(issues)
 
 
 def junit_suites(results: Sequence[DriftResult]) -> list[junit.Suite]:

@@ -18,6 +18,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from runner.output import redact
 from runner.output.fingerprint import fingerprinted, repository_path
 from runner.output.results import LintResult
 
@@ -25,6 +26,25 @@ SEVERITY = {"error": "critical", "warning": "major", "info": "info"}
 # Code Climate's categories: data loss and broken history are bug risks; the rest
 # (locks, rewrites, timeouts) are about the running system.
 _BUG_RISK = {"error"}
+
+
+def issue(check_name: str, description: str, severity: str, fingerprint: str, path: str,
+          line: int, category: str) -> dict[str, Any]:  # fmt: skip
+    """One Code Climate issue, as GitLab reads it (lint findings and drift both use it)."""
+    return {
+        "type": "issue",
+        "check_name": check_name,
+        "description": description,
+        "categories": [category],
+        "severity": severity,
+        "fingerprint": fingerprint,
+        "location": {"path": path, "lines": {"begin": line}},
+    }
+
+
+def dumps(issues: Sequence[dict[str, Any]]) -> str:
+    """The report: a JSON array, every password the runner knows scrubbed."""
+    return redact.scrub(json.dumps(list(issues), indent=2))
 
 
 def report(results: Sequence[LintResult]) -> str:
@@ -35,18 +55,8 @@ def report(results: Sequence[LintResult]) -> str:
         description = f"{where}: {item.message}"
         if item.accepted:
             description += f" [accepted: {item.reason}]"
-        issues.append(
-            {
-                "type": "issue",
-                "check_name": item.rule,
-                "description": description,
-                "categories": ["Bug Risk" if item.severity in _BUG_RISK else "Performance"],
-                "severity": "info" if item.accepted else SEVERITY.get(item.severity, "minor"),
-                "fingerprint": fingerprint,
-                "location": {
-                    "path": repository_path(result, item),
-                    "lines": {"begin": item.line or 1},
-                },
-            }
-        )
-    return json.dumps(issues, indent=2)
+        severity = "info" if item.accepted else SEVERITY.get(item.severity, "minor")
+        category = "Bug Risk" if item.severity in _BUG_RISK else "Performance"
+        issues.append(issue(item.rule, description, severity, fingerprint,
+                            repository_path(result, item), item.line or 1, category))  # fmt: skip
+    return dumps(issues)
