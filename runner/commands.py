@@ -512,6 +512,7 @@ def change_history(
 
 
 def _row(entry: changelog.LogEntry, state: str) -> LogRow:
-    fields = {k: v for k, v in vars(entry).items() if k not in {"project", "state"}}
+    fields = entry.stored()
+    del fields["project"]
     downs = [d for d in entry.down_revisions.split(",") if d]
     return LogRow(**{**fields, "down_revisions": downs, "state": str(state)})

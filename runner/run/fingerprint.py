@@ -102,10 +102,11 @@ def last_recorded(log_: ChangeLog, connection: Connection) -> LogEntry | None:
         return None
     table = log_.table
     row = connection.execute(
-        sa.select(table).where(table.c.direction == FINGERPRINT, table.c.success.is_(True))
+        sa.select(*log_.columns)
+        .where(table.c.direction == FINGERPRINT, table.c.success.is_(True))
         .order_by(table.c.id.desc()).limit(1)
     ).first()  # fmt: skip
-    return LogEntry(**row._asdict()) if row is not None else None
+    return LogEntry(*row) if row is not None else None
 
 
 def record(log_: ChangeLog, connection: Connection, heads: Sequence[str], digest: str,
