@@ -106,9 +106,10 @@ def jobs(project: CiProject, options: Options) -> dict[str, Any]:
             f"{RUNNER} lint {q} --dialect {project.dialect} --junit {out}/lint.xml",
         ],
         "artifacts": _artifacts(
-            [f"{out}/lint.xml", f"{out}/codequality.json"], REVIEW_EXPIRY,
+            [f"{out}/lint.xml", f"{out}/codequality.json"],
+            REVIEW_EXPIRY,
             {"junit": f"{out}/lint.xml", "codequality": f"{out}/codequality.json"},
-        ),  # fmt: skip
+        ),
     }
     found[f"test:{name}"] = _test_job(project, options)
     found[f"plan:{name}"] = {
@@ -128,7 +129,7 @@ def jobs(project: CiProject, options: Options) -> dict[str, Any]:
         "artifacts": _artifacts(
             [f"{out}/plan.json", f"{out}/plan.md", f"{out}/plan.plan", f"{out}/plan.sql"],
             REVIEW_EXPIRY,
-        ),  # fmt: skip
+        ),
     }
     previous = f"plan:{name}"
     for stop in project.deploys:

@@ -58,9 +58,12 @@ def post(project: str, plan_markdown: str, environ: Mapping[str, str]) -> Outcom
     if not iid:
         return Outcome("skipped", f"{project}: not a merge-request pipeline: no note posted")
     if not token:
-        return Outcome("skipped", f"{project}: {TOKEN_VARIABLE} is not set, so the plan is not"
-                       " posted to the merge request (create a token with the api scope and a"
-                       " masked CI/CD variable of that name; CI_JOB_TOKEN cannot post notes)")  # fmt: skip
+        return Outcome(
+            "skipped",
+            f"{project}: {TOKEN_VARIABLE} is not set, so the plan is not posted to the merge"
+            " request (create a token with the api scope and a masked CI/CD variable of that"
+            " name; CI_JOB_TOKEN cannot post notes)",
+        )
     if not api or not project_id:
         raise ConfigError("CI_API_V4_URL and CI_PROJECT_ID are not set: run inside GitLab CI",
                           project=project)  # fmt: skip
@@ -110,7 +113,7 @@ def _call(method: str, url: str, token: str, project: str,
         request.add_header("Content-Type", "application/json")
     where = url.split("?", 1)[0]
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - CI's own API URL
+        with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read() or b"null")
     except urllib.error.HTTPError as exc:
         hint = ""
