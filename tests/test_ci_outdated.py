@@ -118,7 +118,8 @@ def test_an_older_pipeline_deploying_after_a_newer_one_is_refused(checkout: Chec
     errors = _error_lines(late)
     assert len(errors) == 1, late.err
     assert "a newer deploy already ran" in errors[0]
-    assert newer[:12] in errors[0] and older[:12] in errors[0]
+    assert newer[:12] in errors[0]
+    assert older[:12] in errors[0]
     assert "gitlab:dba-jane pipeline 2" in errors[0]
 
     # The deploy job's way: plan --out, then apply; apply refuses the same way.
