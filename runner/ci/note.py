@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.errors import ConfigError, DatabaseUnreachable, RunnerError
+from runner.output import redact
 
 TOKEN_VARIABLE = "RUNNER_GITLAB_TOKEN"
 # A child pipeline has no CI_MERGE_REQUEST_* variables: the trigger job passes these.
@@ -64,6 +65,7 @@ def post(project: str, plan_markdown: str, environ: Mapping[str, str]) -> Outcom
             " request (create a token with the api scope and a masked CI/CD variable of that"
             " name; CI_JOB_TOKEN cannot post notes)",
         )
+    redact.register(token)  # never in an error line, whatever GitLab echoes back
     if not api or not project_id:
         raise ConfigError("CI_API_V4_URL and CI_PROJECT_ID are not set: run inside GitLab CI",
                           project=project)  # fmt: skip
