@@ -957,7 +957,7 @@ def test_(
 @options.URL
 @options.DIALECT
 @options.JUNIT
-@output_format("text", "json")
+@output_format("text", "json", "codeclimate")
 @pass_settings
 def lint_(
     settings: Settings,
@@ -980,7 +980,13 @@ def lint_(
     results = [pipeline.lint(e, dialect_of(e)) for e in settings.envs(name, all_, url, "lint")]
     if junit_file is not None:
         junit.write(junit_file, "runner lint", pipeline.junit_suites(results))
-    _emit("lint", results, fmt)
+    if fmt == "codeclimate":
+        from runner.output import codeclimate
+
+        _emitted.append("lint")
+        click.echo(redact.scrub(codeclimate.report(results)))
+    else:
+        _emit("lint", results, fmt)
     pipeline.raise_if_failed(results)
 
 

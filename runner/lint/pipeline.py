@@ -16,6 +16,7 @@ Rule ids and severities are listed in :mod:`runner.lint.rules`.
 from __future__ import annotations
 
 import dataclasses
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,12 +26,13 @@ from sqlalchemy.engine import URL
 from runner.db.backends import Backend, backend
 from runner.db.target import Target
 from runner.errors import LintFailed, RunnerError
-from runner.lint import history, render, sql
+from runner.lint import history, locate, render, sql
 from runner.lint.markers import Marker, read_markers
 from runner.lint.rules import RULES, finding
 from runner.output import junit
 from runner.output.results import LintFinding, LintResult, LintRevision
 from runner.project.environment import ProjectEnv
+from runner.project.repository import INI_NAME
 from runner.project.revisions import calls_autocommit_block
 
 ALLOW_BRANCHES_KEY = "lint_allow_branches"
@@ -56,6 +58,7 @@ def lint(penv: ProjectEnv, dialect: str | None = None) -> LintResult:
     else:
         findings += _sql_findings(_render_env(penv, kind, dialect), kind, order, files)
     findings = _apply_markers(findings, files)
+    findings = _locate(findings, files)
     findings.sort(key=_sort_key(order))
     errors = sum(1 for f in findings if f.severity == "error" and not f.accepted)
     read = {f.revision: f for f in files if f.revision}
@@ -65,7 +68,59 @@ def lint(penv: ProjectEnv, dialect: str | None = None) -> LintResult:
         else LintRevision(rev, [], "")
         for rev in order
     ]
-    return LintResult(penv.name, kind.name, revisions, findings, errors, errors == 0)
+    return LintResult(
+        penv.name, kind.name, revisions, findings, errors, errors == 0, _project_path(penv)
+    )
+
+
+def _project_path(penv: ProjectEnv) -> str:
+    """The project folder relative to the repository root, ``/``-separated."""
+    folder = penv.project.path.resolve()
+    try:
+        return folder.relative_to(penv.project.root.resolve()).as_posix()
+    except ValueError:
+        return folder.as_posix()
+
+
+# Rule -> where its finding points in the revision file when it has no statement.
+_DEFINITION = {"no-downgrade": "downgrade", "render-failed": "upgrade"}
+_ASSIGNMENT = {"duplicate-revision": "revision", "unknown-down-revision": "down_revision"}
+_LINE_IN_PROBLEM = re.compile(r": line (\d+):")
+
+
+def _locate(findings: list[LintFinding], files: list[history.RevisionFile]) -> list[LintFinding]:
+    """Give each finding the file and line to look at (:mod:`runner.lint.locate`).
+
+    Findings of one revision come in statement order, which is the order its
+    ``op`` calls render in: one :class:`locate.RevisionSource` per file follows them.
+    """
+    by_revision = {f.revision: f for f in files if f.revision}
+    by_shown = {f.shown: f for f in files}
+    sources: dict[str, locate.RevisionSource] = {}
+    out = []
+    for item in findings:
+        if item.line is not None:
+            out.append(item)
+            continue
+        read = by_shown.get(item.path or "") or by_revision.get(item.revision or "")
+        if read is None:  # project-wide (multiple heads, a history that does not load)
+            out.append(dataclasses.replace(item, file=INI_NAME, line=1))
+            continue
+        if read.shown not in sources:
+            sources[read.shown] = locate.RevisionSource.read(read.path, read.shown, read.tree)
+        source = sources[read.shown]
+        if item.statement:
+            place = source.statement(item.statement)
+        elif item.rule in _DEFINITION:
+            place = source.definition(_DEFINITION[item.rule])
+        elif item.rule in _ASSIGNMENT:
+            place = source.assignment(_ASSIGNMENT[item.rule])
+        else:
+            found = _LINE_IN_PROBLEM.search(item.message)
+            place = locate.Place(read.shown, int(found[1]) if found else 1)
+        path = item.path or read.shown
+        out.append(dataclasses.replace(item, path=path, file=place.file, line=place.line))
+    return out
 
 
 def allows_branches(penv: ProjectEnv) -> bool:
@@ -157,13 +212,17 @@ def _marker_findings(
     out = []
     for m in markers:
         where = f"{_relative(m.path, file)}:{m.line}"
+        at = {"revision": file.revision, "path": file.shown}
         if not m.valid:
             message = f"{where}: {m.problem}"
-            out.append(finding("bad-marker", message, revision=file.revision, path=file.shown))
+            out.append(finding("bad-marker", message, **at))
         # A dialect-specific rule may fire when linting for another dialect: not "unused".
         elif m not in used and all(RULES[r].everywhere for r in m.rules):
             message = f"{where}: nothing to accept for {', '.join(m.rules)}; remove the marker"
-            out.append(finding("unused-accept", message, revision=file.revision, path=file.shown))
+            out.append(finding("unused-accept", message, **at))
+        else:
+            continue
+        out[-1] = dataclasses.replace(out[-1], file=_relative(m.path, file), line=m.line)
     return out
 
 

@@ -203,6 +203,10 @@ class LintFinding:
     statement: str | None = None
     accepted: bool = False
     reason: str | None = None
+    # Where to look: the file (relative to the project folder; the revision file or its
+    # paired .sql file, alembic.ini for project-wide findings) and the line in it.
+    file: str | None = None
+    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -224,6 +228,7 @@ class LintResult:
     findings: list[LintFinding]
     errors: int
     ok: bool
+    path: str = ""  # the project folder relative to the repository root (projects/<name>)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,119 @@
+"""``runner lint --format codeclimate|sarif``: reports that review tools load.
+
+Each test lints a scenario project offline (the URL points where nothing
+listens) and reads the report the CLI prints, as GitLab or GitHub would.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from runner.lint.rules import RULES
+from tests.conftest import Runner, load_scenario
+
+NOWHERE = "postgresql://nobody@127.0.0.1:1/nothing"
+GITLAB_SEVERITIES = {"info", "minor", "major", "critical", "blocker"}
+
+
+def codeclimate(run: Runner, *args: str) -> tuple[int, list[dict[str, Any]]]:
+    outcome = run("lint", *args, "--format", "codeclimate")
+    issues = json.loads(outcome.out)
+    assert isinstance(issues, list), outcome.out
+    return outcome.code, issues
+
+
+def source_line(root: Path, issue: dict[str, Any]) -> str:
+    """The line of the repository file an issue points at."""
+    lines = (root / issue["location"]["path"]).read_text(encoding="utf-8").splitlines()
+    return str(lines[issue["location"]["lines"]["begin"] - 1])
+
+
+def test_codeclimate_report_points_at_the_change(run: Runner, root: Path) -> None:
+    load_scenario("lint_risky", root)
+    code, issues = codeclimate(run, "risky", "--url", NOWHERE)
+
+    assert code == 1  # the same exit code as the text report: unaccepted errors
+    assert code == run("lint", "risky", "--url", NOWHERE).code
+    for issue in issues:
+        assert set(issue) >= {"description", "check_name", "fingerprint", "severity", "location"}
+        assert issue["check_name"] in RULES
+        assert issue["severity"] in GITLAB_SEVERITIES
+        assert issue["location"]["path"].startswith("projects/risky/versions/lr")
+        assert (root / issue["location"]["path"]).is_file()
+    by_rule = {i["check_name"]: i for i in issues}
+    assert by_rule["drop-table"]["severity"] == "critical"
+    assert by_rule["blocking-index"]["severity"] == "major"
+    assert by_rule["no-downgrade"]["severity"] == "info"  # accepted by its marker
+    assert "[accepted: CLUSTER" in by_rule["no-downgrade"]["description"]
+    # Each finding points at the op call or SQL text that made the statement.
+    expected = {
+        "drop-table": 'op.drop_table("legacy")',
+        "drop-column": "op.drop_column(",
+        "add-not-null-column": "op.add_column(",
+        "blocking-index": "op.create_index(",
+        "delete-without-where": "DELETE FROM events",
+        "truncate": "TRUNCATE TABLE accounts",
+        "drop-schema": "DROP SCHEMA archive",
+        "no-downgrade": "def downgrade(",
+    }
+    for rule, text in expected.items():
+        assert text in source_line(root, by_rule[rule]), (rule, by_rule[rule])
+    assert len({i["fingerprint"] for i in issues}) == len(issues)
+
+
+def test_fingerprints_survive_unrelated_line_shifts(run: Runner, root: Path) -> None:
+    load_scenario("lint_risky", root)
+    _, before = codeclimate(run, "risky", "--url", NOWHERE)
+    versions = root / "projects" / "risky" / "versions"
+    for path in versions.glob("lr1*.py"):
+        text = path.read_text(encoding="utf-8")
+        path.write_text("# reviewed in MR 42\n# see the runbook\n" + text, encoding="utf-8")
+    _, after = codeclimate(run, "risky", "--url", NOWHERE)
+
+    assert [i["fingerprint"] for i in after] == [i["fingerprint"] for i in before]
+    lines = {i["fingerprint"]: i["location"]["lines"]["begin"] for i in before}
+    for issue in after:
+        shifted = "/lr1" in issue["location"]["path"]
+        assert issue["location"]["lines"]["begin"] == lines[issue["fingerprint"]] + 2 * shifted
+        assert issue in after
+    # A change to the statement itself is a different finding.
+    lr10 = versions / "lr10_delete_all.py"
+    lr10.write_text(lr10.read_text().replace("DROP SCHEMA archive", "DROP SCHEMA attic"))
+    _, edited = codeclimate(run, "risky", "--url", NOWHERE)
+    schema = [i["fingerprint"] for i in edited if i["check_name"] == "drop-schema"]
+    assert schema
+    assert schema[0] not in lines
+
+
+def test_codeclimate_points_into_the_paired_sql_file(run: Runner, root: Path) -> None:
+    load_scenario("lint_clean", root)
+    code, issues = codeclimate(run, "shop", "--url", NOWHERE)
+
+    assert code == 0  # every error is accepted
+    update = next(i for i in issues if i["check_name"] == "update-without-where")
+    assert update["location"]["path"] == "projects/shop/versions/ls5_coupons.upgrade.sql"
+    assert source_line(root, update).startswith("UPDATE customers SET tier")
+    assert {i["severity"] for i in issues} == {"info"}
+
+
+def test_history_findings_point_at_their_lines(run: Runner, root: Path, tmp_path: Path) -> None:
+    load_scenario("lint_history", root)
+    report = tmp_path / "lint.xml"
+    code, issues = codeclimate(run, "--all", "--url", NOWHERE, "--junit", str(report))
+
+    assert code == 1
+    assert ET.parse(report).getroot().tag == "testsuites"  # --junit goes with any format
+    by_rule: dict[str, list[dict[str, Any]]] = {}
+    for issue in issues:
+        by_rule.setdefault(issue["check_name"], []).append(issue)
+    for issue in by_rule["bad-marker"]:
+        assert "# lint:" in source_line(root, issue)
+    for issue in by_rule["duplicate-revision"]:
+        assert source_line(root, issue).startswith("revision = ")
+    (dangling,) = by_rule["unknown-down-revision"]
+    assert source_line(root, dangling).startswith("down_revision = ")
+    (heads,) = by_rule["multiple-heads"]
+    assert heads["location"] == {"path": "projects/forked/alembic.ini", "lines": {"begin": 1}}
