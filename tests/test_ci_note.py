@@ -62,7 +62,7 @@ def _handler(state: FakeGitLab) -> type[BaseHTTPRequestHandler]:
             assert isinstance(found, dict)
             return found
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             if not self.authorized():
                 return
             url = urlparse(self.path)
@@ -74,7 +74,7 @@ def _handler(state: FakeGitLab) -> type[BaseHTTPRequestHandler]:
             page = int(query.get("page", ["1"])[0])
             self.reply(200, state.notes[(page - 1) * per_page : page * per_page])
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             if not self.authorized():
                 return
             if urlparse(self.path).path != BASE:
@@ -84,7 +84,7 @@ def _handler(state: FakeGitLab) -> type[BaseHTTPRequestHandler]:
             state.notes.append(note)
             self.reply(201, note)
 
-        def do_PUT(self) -> None:  # noqa: N802
+        def do_PUT(self) -> None:
             if not self.authorized():
                 return
             note_id = int(urlparse(self.path).path.rsplit("/", 1)[-1])

@@ -85,8 +85,9 @@ class Fleet:
     admin: dict[str, str] = field(default_factory=dict)
 
     def git(self, *argv: str) -> str:
-        env = {**os.environ, "GIT_AUTHOR_NAME": "Jane DBA", "GIT_AUTHOR_EMAIL": "jane@example.com",
-               "GIT_COMMITTER_NAME": "Jane DBA", "GIT_COMMITTER_EMAIL": "jane@example.com"}  # fmt: skip
+        person = {"NAME": "Jane DBA", "EMAIL": "jane@example.com"}
+        env = {**os.environ, **{f"GIT_{who}_{k}": v for who in ("AUTHOR", "COMMITTER")
+                                for k, v in person.items()}}  # fmt: skip
         return subprocess.run(["git", *argv], cwd=self.root, env=env, capture_output=True,
                               text=True, check=True).stdout.strip()  # fmt: skip
 
@@ -161,7 +162,7 @@ class Fleet:
 
     def at(self, key: str) -> list[str]:
         """The revisions of database ``project/env``."""
-        project = key.split("/")[0]
+        project = key.split("/", 1)[0]
         with self.databases[key].connect() as connection:
             if not sa.inspect(connection).has_table(f"alembic_version_{project}"):
                 return []

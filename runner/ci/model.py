@@ -26,6 +26,9 @@ class Stop:
     option: list[str]
     credentials: list[str]
     parallel: int = 1
+    # What a CI system binds for it: (variable, "file" or "text"), e.g. Jenkins'
+    # withCredentials file(...) / string(...), each credential named after its variable.
+    bind: list[tuple[str, str]] = field(default_factory=list)
 
     def environment(self, project: str) -> str:
         """The CI environment (and lock) of this deploy: ``db/billing/prod``."""
@@ -56,16 +59,31 @@ def describe(root: Path, name: str) -> CiProject:
     stops: list[Stop] = []
     for env in declaration.envs.values():
         stops.append(Stop(env.name, "env", env.settings.protected, ["--env", env.name],
-                          _env_credentials(env)))  # fmt: skip
+                          _env_credentials(env), bind=_bind(_env_credentials(env))))  # fmt: skip
     for group in declaration.groups.values():
+        found = _group_credentials(declaration, group)
         stops.append(Stop(group.name, "group", group.settings.protected,
-                          ["--group", group.name], _group_credentials(declaration, group),
-                          group.ci_parallel))  # fmt: skip
+                          ["--group", group.name], found, group.ci_parallel,
+                          _bind(found)))  # fmt: skip
     if not stops:
         variable = f"{repository.env_stem(name)}_DATABASE_URL"
-        stops.append(Stop("default", "default", False, [], [f"{variable}_FILE", variable]))
+        found = [f"{variable}_FILE", variable]
+        stops.append(Stop("default", "default", False, [], found, bind=_bind(found)))
     dialect = declaration.dialect or "sqlite"
     return CiProject(name, dialect, declaration.dialect is not None, stops)
+
+
+def _bind(credentials: list[str]) -> list[tuple[str, str]]:
+    """One binding per secret: a URL variable's ``_FILE`` form as a file, other variables
+    as text; files named in targets.toml are mounted, not bound."""
+    found: list[tuple[str, str]] = []
+    for item in credentials:
+        if item.startswith("file "):
+            continue
+        if item.endswith("_DATABASE_URL") or f"{item}_FILE" in credentials:
+            continue  # its _FILE form is bound instead
+        found.append((item, "file" if item.endswith("_FILE") else "text"))
+    return found
 
 
 def _env_credentials(env: declared.EnvSpec) -> list[str]:
