@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from runner.ci.model import CiProject, Stop
 from runner.ci.yamltext import dump
+from runner.db.backends import Backend, backend
 
 RUNNER = "python -m runner"  # in the runner image, `python` is the runner's interpreter
 STAGES = ["lint", "test", "plan", "deploy"]
@@ -36,15 +37,18 @@ class Options:
     """
 
     services: bool = True
-    postgres_image: str = "postgres:16"
-    mariadb_image: str = "mariadb:11"
     reason: str = ""
+    environ: Mapping[str, str] = field(default_factory=dict)  # image overrides
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], services: bool, reason: str) -> Options:
-        return cls(services, environ.get("RUNNER_POSTGRES_IMAGE") or cls.postgres_image,
-                   environ.get("RUNNER_MARIADB_IMAGE") or cls.mariadb_image,
-                   reason)  # fmt: skip
+        return cls(services, reason, dict(environ))
+
+    def image(self, kind: Backend) -> str:
+        """The service image of ``kind``: its variable's value, else the official one."""
+        chosen = self.environ.get(kind.ci_image_variable or "") or kind.container_image
+        assert chosen is not None
+        return chosen
 
 
 def pipeline(projects: Sequence[CiProject], options: Options) -> dict[str, Any]:
@@ -142,18 +146,11 @@ def jobs(project: CiProject, options: Options) -> dict[str, Any]:
 def _test_job(project: CiProject, options: Options) -> dict[str, Any]:
     name = project.project
     job: dict[str, Any] = {"stage": "test", "needs": _needs(f"lint:{name}")}
-    if options.services and project.dialect == "postgresql":
-        job["services"] = [{"name": options.postgres_image, "alias": "postgres"}]
-        job["variables"] = {
-            "POSTGRES_HOST_AUTH_METHOD": "trust",  # a throw-away server only this job reaches
-            "RUNNER_TEST_POSTGRES_URL": "postgresql://postgres@postgres:5432/postgres",
-        }
-    elif options.services and project.dialect == "mysql":
-        job["services"] = [{"name": options.mariadb_image, "alias": "mariadb"}]
-        job["variables"] = {
-            "MARIADB_ALLOW_EMPTY_ROOT_PASSWORD": "1",
-            "RUNNER_TEST_MYSQL_URL": "mysql://root@mariadb:3306/mysql",
-        }
+    kind = backend(project.dialect)
+    if options.services and kind.ci_service_alias and kind.test_server_variable:
+        job["services"] = [{"name": options.image(kind), "alias": kind.ci_service_alias}]
+        job["variables"] = {**dict(kind.ci_service_env),
+                            kind.test_server_variable: kind.ci_service_url}  # fmt: skip
     job["script"] = [
         f"mkdir -p reports/{name}",
         f"{RUNNER} test {shlex.quote(name)} --db {project.dialect} --junit reports/{name}/test.xml",
