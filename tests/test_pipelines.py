@@ -478,9 +478,24 @@ def test_ci_changed_json_describes_dialects_and_deploys(repo: Repo) -> None:
 def test_a_bad_ci_parallel_is_refused(repo: Repo) -> None:
     repo.write("projects/shop/targets.toml",
                'dialect = "mysql"\n[group.t]\nmembers_env = "X"\nci_parallel = 0\n')  # fmt: skip
-    done = repo.runner("ci", "gitlab", "--since", "")
-    assert done.returncode == 2
-    assert "ci_parallel must be a whole number from 1 to 200" in done.stderr
+    jobs = jobs_of(repo.child("--since", ""))
+    assert [k for k in jobs if k.endswith(":shop")] == ["lint:shop"]
+    assert "ci_parallel must be a whole number from 1 to 200" in jobs["lint:shop"]["script"][0]
+    lint = repo.runner("lint", "shop")
+    assert lint.returncode == 2, "the job fails, naming the key"
+    assert "ci_parallel" in lint.stderr
+
+
+def test_a_broken_targets_file_fails_only_its_project(repo: Repo) -> None:
+    repo.write("projects/shop/targets.toml", 'dialect = "mysql"\nprotect = true\n')
+    jobs = jobs_of(repo.child("--since", ""))
+    assert [k for k in jobs if k.endswith(":shop")] == ["lint:shop"]
+    assert "unknown key" in jobs["lint:shop"]["script"][0]
+    assert "protect" in jobs["lint:shop"]["script"][0]
+    assert {"lint:notes", "test:notes", "plan:notes", "deploy:notes"} <= set(jobs)
+    done = repo.runner("ci", "changed", "--since", "", "--json")
+    shop = next(p for p in json.loads(done.stdout)["projects"] if p["project"] == "shop")
+    assert "protect" in shop["problem"]
 
 
 def test_no_secret_values_inline(repo: Repo) -> None:

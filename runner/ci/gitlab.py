@@ -99,6 +99,18 @@ def jobs(project: CiProject, options: Options) -> dict[str, Any]:
     q = shlex.quote(name)
     out = f"reports/{name}"
     found: dict[str, Any] = {}
+    if project.problem is not None:
+        # Its files cannot be read: one job that fails saying why (lint reads the same
+        # files), and no other; the other projects' jobs do not depend on it.
+        found[f"lint:{name}"] = {
+            "stage": "lint",
+            "needs": [],
+            "script": [
+                f"echo {shlex.quote('error: ' + project.problem)} >&2",
+                f"{RUNNER} lint {q}",
+            ],
+        }
+        return found
     found[f"lint:{name}"] = {
         "stage": "lint",
         "needs": [],

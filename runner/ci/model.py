@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner.errors import RunnerError
 from runner.project import repository
 from runner.project import targets as declared
 
@@ -43,12 +44,23 @@ class CiProject:
     dialect: str  # declared; sqlite when undeclared (what lint and test then use)
     declared_dialect: bool
     deploys: list[Stop] = field(default_factory=list)
+    # Why the project's files could not be read (a broken targets.toml): its pipeline is
+    # then one failing job, and every other project's runs as usual.
+    problem: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         found = asdict(self)
         for stop, row in zip(self.deploys, found["deploys"], strict=True):
             row["environment"] = stop.environment(self.project)
         return found
+
+
+def describe_or_problem(root: Path, name: str) -> CiProject:
+    """:func:`describe`, or a project carrying the error that stopped it."""
+    try:
+        return describe(root, name)
+    except RunnerError as exc:
+        return CiProject(name, "sqlite", False, [], str(exc))
 
 
 def describe(root: Path, name: str) -> CiProject:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from runner.ci import changed as changes
 from runner.ci import gitlab as child
-from runner.ci.model import CiProject, describe
+from runner.ci.model import CiProject, describe_or_problem
+from runner.output.results import SCHEMA_VERSION
 
 
 def selection(root: Path, since: str | None, environ: Mapping[str, str]) -> changes.Selection:
@@ -18,7 +19,7 @@ def selection(root: Path, since: str | None, environ: Mapping[str, str]) -> chan
 
 
 def projects(root: Path, names: list[str]) -> list[CiProject]:
-    return [describe(root, name) for name in names]
+    return [describe_or_problem(root, name) for name in names]
 
 
 def changed(root: Path, since: str | None, environ: Mapping[str, str],
@@ -28,6 +29,7 @@ def changed(root: Path, since: str | None, environ: Mapping[str, str],
     if not as_json:
         return "\n".join(chosen.projects), chosen.reason
     document = {
+        "schema_version": SCHEMA_VERSION,
         "command": "ci changed",
         "reason": chosen.reason,
         "projects": [p.to_dict() for p in projects(root, chosen.projects)],
