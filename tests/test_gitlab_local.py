@@ -340,4 +340,8 @@ def test_the_default_branch_deploys_every_project_and_environment(fleet: Fleet) 
         project, env = key.split("/")
         folder = f.root / "reports" / project / ("" if env == "default" else env)
         assert variable in (folder / "status.json").read_text(), key
+    # The fleet, over its two parallel jobs (CI_NODE_INDEX 1 and 2, --shard auto).
+    for index in ("1", "2"):
+        status = (f.root / "reports/stores/tenants" / index / "status.json").read_text()
+        assert '"command": "status"' in status
     print(f"default-branch pipeline: {time.monotonic() - started:.0f} s")
