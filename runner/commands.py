@@ -38,7 +38,7 @@ from runner.output.results import (
 )
 from runner.project.environment import ProjectEnv
 from runner.project.repository import Project
-from runner.run import changelog, planfile, verify, write
+from runner.run import changelog, newer, planfile, verify, write
 from runner.run.plan import pending_sql
 from runner.run.planfile import PlannedTarget
 from runner.run.session import open_connection, read_current, read_env
@@ -327,7 +327,11 @@ def apply_plan(
                           project=name)  # fmt: skip
 
     if not penv.target.missing:  # the clearest message first; re-checked under the lock
-        current = _not_older(penv)
+        with open_connection(penv) as connection:
+            current, _ = read_current(penv, connection)
+        missing = newer.unknown(penv.script, current)
+        if missing:
+            raise newer.ahead(penv.name, penv.target.name, missing)
         still_at_start(current)
     rendered = pending_sql(penv, tuple(planned.start), planned.destination).sql
     if planfile.sql_digest(rendered) != planned.sql_digest:
@@ -345,26 +349,6 @@ def apply_plan(
 # --- writing commands --------------------------------------------------------
 
 
-def _not_older(penv: ProjectEnv) -> tuple[str, ...]:
-    """Refuse (exit 4) a write from a checkout older than the database: at a revision
-    this checkout lacks, or last changed from a commit that contains this one. Returns
-    the current revisions."""
-    from runner.run import newer, provenance
-
-    if penv.target.missing:
-        return ()
-    with open_connection(penv) as connection, connection.begin():
-        state = read_env(penv, connection)
-        missing = newer.unknown(penv.script, state.current)
-        if missing:
-            raise newer.ahead(penv.name, penv.target.name, missing)
-        log_ = changelog.project_log(penv, state.version_table_schema)
-        entries = log_.entries(connection, newest_first=False)
-    commit = provenance.read(os.environ, penv.project.root, penv.project.path).git_commit
-    newer.refuse_older(penv.name, penv.target.name, penv.project.root, commit, entries)
-    return tuple(state.current)
-
-
 def upgrade(
     penv: ProjectEnv, revision: str = "head", options: WriteOptions = DEFAULT_OPTIONS
 ) -> MigrateResult:
@@ -374,7 +358,6 @@ def upgrade(
     """
     if revision == "head":
         _require_single_head(penv, "upgrade to 'head'")
-    _not_older(penv)
     return write.run_write(
         penv, Direction.UPGRADE, lambda rev, _ctx: penv.upgrade_steps(revision, rev), options,
         check=True, destination_rev=revision,

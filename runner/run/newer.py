@@ -15,10 +15,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
 
 from runner.errors import Refused
 from runner.output.results import Direction
-from runner.run.changelog import LogEntry
+from runner.project.environment import ProjectEnv
+from runner.run import provenance
+from runner.run.changelog import ChangeLog, LogEntry
 
 
 def default_branch(environ: Mapping[str, str] = os.environ) -> str:
@@ -97,3 +100,15 @@ def refuse_older(project: str, target: str | None, repo: Path, commit: str | Non
         " newest pipeline instead)",
         project=project,
     )
+
+
+def check_write(penv: ProjectEnv, connection: Connection, log_: ChangeLog,
+                current: Sequence[str]) -> None:  # fmt: skip
+    """Under the lock, before an upgrade: refuse a database ahead of this checkout, and
+    a checkout older than the one the newest deploy ran from."""
+    missing = unknown(penv.script, current)
+    if missing:
+        raise ahead(penv.name, penv.target.name, missing)
+    commit = provenance.read(os.environ, penv.project.root, penv.project.path).git_commit
+    entries = log_.entries(connection, newest_first=False)
+    refuse_older(penv.name, penv.target.name, penv.project.root, commit, entries)
