@@ -957,7 +957,8 @@ def test_(
 @options.URL
 @options.DIALECT
 @options.JUNIT
-@output_format("text", "json", "codeclimate")
+@options.FAIL_ON
+@output_format("text", "json", "codeclimate", "sarif")
 @pass_settings
 def lint_(
     settings: Settings,
@@ -966,6 +967,7 @@ def lint_(
     url: str | None,
     dialect: str | None,
     junit_file: Path | None,
+    fail_on: str,
     fmt: str,
 ) -> None:
     """Check NAME's history and upgrade SQL for risky changes (offline, no database)."""
@@ -980,14 +982,19 @@ def lint_(
     results = [pipeline.lint(e, dialect_of(e)) for e in settings.envs(name, all_, url, "lint")]
     if junit_file is not None:
         junit.write(junit_file, "runner lint", pipeline.junit_suites(results))
-    if fmt == "codeclimate":
-        from runner.output import codeclimate
+    if fmt in ("codeclimate", "sarif"):
+        from runner.output import codeclimate, sarif
 
         _emitted.append("lint")
-        click.echo(redact.scrub(codeclimate.report(results)))
+        report = (
+            codeclimate.report(results)
+            if fmt == "codeclimate"
+            else sarif.report(results, pipeline.sarif_rules())
+        )
+        click.echo(redact.scrub(report))
     else:
         _emit("lint", results, fmt)
-    pipeline.raise_if_failed(results)
+    pipeline.raise_if_failed(results, fail_on)
 
 
 @cli.group("ci")

@@ -102,6 +102,11 @@ PER_REVISION = Option(
     "Commit after each revision instead of once for the whole run.",
     settings={"is_flag": True},
 )
+FAIL_ON = Option(
+    ("--fail-on",),
+    "Exit non-zero on unaccepted findings of this severity or worse [default: error].",
+    settings={"type": click.Choice(["error", "warning"]), "default": "error"},
+)
 DIALECT = Option(
     ("--dialect",),
     "Render and parse SQL for this dialect instead of the URL's (never connects).",

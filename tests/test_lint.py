@@ -58,12 +58,21 @@ def lint_json(run: Runner, *args: str) -> tuple[Outcome, dict[str, dict[str, Any
     return outcome, {p["project"]: p for p in document["projects"]}
 
 
+# The scenarios were written for these rules; the locking, type and MySQL rules
+# have their own cases in tests/lint_cases/ (and would fire here too: no timeouts).
+SCENARIO_RULES = {rule for _, rule in RISKY_BY_DIALECT["postgresql"]} | {
+    "multiple-heads", "unknown-down-revision", "render-failed", "duplicate-revision",
+    "bad-marker", "unused-accept", "drop-column", "column-type-change", "no-downgrade",
+}  # fmt: skip
+
+
 def pairs(result: dict[str, Any], *, accepted: bool | None = None) -> set[tuple[str | None, str]]:
-    """``(revision, rule)`` of a project's findings (optionally only (un)accepted ones)."""
+    """``(revision, rule)`` of a project's findings of the scenario rules (optionally only
+    (un)accepted ones)."""
     return {
         (f["revision"], f["rule"])
         for f in result["findings"]
-        if accepted is None or f["accepted"] is accepted
+        if (accepted is None or f["accepted"] is accepted) and f["rule"] in SCENARIO_RULES
     }
 
 
@@ -85,7 +94,7 @@ def test_risky_revisions_are_flagged_per_dialect(run: Runner, root: Path, backen
     assert risky["errors"] == len(errors) == 9
     # Every finding names its rule's severity, its file and (for SQL) the statement.
     for item in risky["findings"]:
-        assert item["severity"] == RULES[item["rule"]].severity
+        assert item["severity"] == RULES[item["rule"]].severity_for(backend, None)
         assert item["path"].startswith("versions/lr")
     drop = next(f for f in risky["findings"] if f["rule"] == "drop-table")
     assert drop["statement"] == "DROP TABLE legacy"
@@ -243,7 +252,7 @@ def test_declared_branches_pass(run: Runner, root: Path) -> None:
     )
     outcome, results = lint_json(run, "forked", "--url", UNREACHABLE["postgresql"])
     assert outcome.code == 0, outcome.output
-    assert results["forked"]["findings"] == []
+    assert pairs(results["forked"]) == set()
     assert sorted(r["revision"] for r in results["forked"]["revisions"]) == ["hf1", "hf2a", "hf2b"]
 
 

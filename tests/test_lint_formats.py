@@ -11,6 +11,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import jsonschema
+
 from runner.lint.rules import RULES
 from tests.conftest import Runner, load_scenario
 
@@ -96,7 +98,9 @@ def test_codeclimate_points_into_the_paired_sql_file(run: Runner, root: Path) ->
     update = next(i for i in issues if i["check_name"] == "update-without-where")
     assert update["location"]["path"] == "projects/shop/versions/ls5_coupons.upgrade.sql"
     assert source_line(root, update).startswith("UPDATE customers SET tier")
-    assert {i["severity"] for i in issues} == {"info"}
+    accepted = [i for i in issues if "[accepted: " in i["description"]]
+    assert len(accepted) == 4
+    assert {i["severity"] for i in accepted} == {"info"}
 
 
 def test_history_findings_point_at_their_lines(run: Runner, root: Path, tmp_path: Path) -> None:
@@ -117,3 +121,87 @@ def test_history_findings_point_at_their_lines(run: Runner, root: Path, tmp_path
     assert source_line(root, dangling).startswith("down_revision = ")
     (heads,) = by_rule["multiple-heads"]
     assert heads["location"] == {"path": "projects/forked/alembic.ini", "lines": {"begin": 1}}
+
+
+SCHEMA = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
+
+
+def sarif(run: Runner, *args: str) -> tuple[int, dict[str, Any]]:
+    outcome = run("lint", *args, "--format", "sarif")
+    log = json.loads(outcome.out)
+    jsonschema.Draft4Validator(json.loads(SCHEMA.read_text(encoding="utf-8"))).validate(log)
+    return outcome.code, log
+
+
+def test_sarif_log_validates_and_describes_every_rule(run: Runner, root: Path) -> None:
+    load_scenario("lint_risky", root)
+    code, log = sarif(run, "risky", "--url", NOWHERE)
+
+    assert code == 1
+    assert log["version"] == "2.1.0"
+    (only,) = log["runs"]
+    rules = only["tool"]["driver"]["rules"]
+    assert [r["id"] for r in rules] == list(RULES)
+    for rule in rules:
+        assert rule["shortDescription"]["text"] == RULES[rule["id"]].summary
+        assert rule["fullDescription"]["text"]
+        assert rule["help"]["text"] == RULES[rule["id"]].rewrite
+        level = {"error": "error", "warning": "warning", "info": "note"}[RULES[rule["id"]].severity]
+        assert rule["defaultConfiguration"]["level"] == level
+    results = only["results"]
+    assert {r["ruleId"] for r in results} >= {"drop-table", "blocking-index", "no-downgrade"}
+    for result in results:
+        assert rules[result["ruleIndex"]]["id"] == result["ruleId"]
+        (place,) = result["locations"]
+        uri = place["physicalLocation"]["artifactLocation"]["uri"]
+        assert uri.startswith("projects/risky/versions/lr")
+        assert (root / uri).is_file()
+        assert place["physicalLocation"]["region"]["startLine"] >= 1
+        assert result["partialFingerprints"]
+    drop = next(r for r in results if r["ruleId"] == "drop-table")
+    line = drop["locations"][0]["physicalLocation"]["region"]["startLine"]
+    uri = drop["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    assert 'op.drop_table("legacy")' in (root / uri).read_text().splitlines()[line - 1]
+    accepted = next(r for r in results if r["ruleId"] == "no-downgrade")
+    assert accepted["suppressions"][0]["kind"] == "inSource"
+    # The same fingerprints as the Code Quality report.
+    _, issues = codeclimate(run, "risky", "--url", NOWHERE)
+    assert [next(iter(r["partialFingerprints"].values())) for r in results] == [
+        i["fingerprint"] for i in issues
+    ]
+
+
+def test_sarif_schema_rejects_a_broken_log(run: Runner, root: Path) -> None:
+    """The validation can fail: a result without its message is refused."""
+    load_scenario("lint_risky", root)
+    _, log = sarif(run, "risky", "--url", NOWHERE)
+    del log["runs"][0]["results"][0]["message"]
+    validator = jsonschema.Draft4Validator(json.loads(SCHEMA.read_text(encoding="utf-8")))
+    assert not validator.is_valid(log)
+
+
+def test_fail_on_warning(run: Runner, root: Path) -> None:
+    load_scenario("lint_clean", root)
+    # Every error of the clean project is accepted; its warnings remain.
+    assert run("lint", "shop", "--url", NOWHERE).code == 0
+    outcome = run("lint", "shop", "--url", NOWHERE, "--fail-on", "warning", "--format", "sarif")
+    assert outcome.code == 1
+    assert "unaccepted error or warning finding(s) in shop" in outcome.err
+    log = json.loads(outcome.out)  # the report is still printed whole
+    assert any(
+        r["level"] == "warning" and "suppressions" not in r for r in log["runs"][0]["results"]
+    )
+    assert run("lint", "shop", "--url", NOWHERE, "--fail-on", "error", "--json").code == 0
+
+
+def test_json_findings_carry_file_and_line(run: Runner, root: Path) -> None:
+    load_scenario("lint_clean", root)
+    outcome = run("lint", "shop", "--url", NOWHERE, "--json")
+    (shop,) = json.loads(outcome.out)["projects"]
+    assert shop["path"] == "projects/shop"
+    for item in shop["findings"]:
+        assert item["line"] >= 1, item
+        assert (root / shop["path"] / item["file"]).is_file(), item
+    update = next(f for f in shop["findings"] if f["rule"] == "update-without-where")
+    assert update["file"] == "versions/ls5_coupons.upgrade.sql"
+    assert update["path"] == "versions/ls5_coupons.py"  # the revision file, for markers

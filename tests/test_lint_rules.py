@@ -18,7 +18,7 @@ import yaml
 
 from runner.db.backends import backend
 from runner.db.target import file_target
-from runner.lint import pipeline, sql
+from runner.lint import checks, pipeline, sql
 from runner.lint.rules import RULES
 from runner.project import repository
 from runner.project.environment import ProjectEnv
@@ -85,12 +85,19 @@ def _lint_project(case: dict[str, Any], tmp_path: Path) -> list[Any]:
 def test_rule_case(rule: str, verdict: str, case: dict[str, Any], tmp_path: Path) -> None:
     if "sql" in case:
         kind = backend(case["dialect"])
-        findings = sql.check_revision("r1", _statements(case), kind, "alembic_version", None)
+        guards = checks.Guards(**case.get("guards", {}))
+        findings = sql.check_revision(
+            "r1", _statements(case), kind, "alembic_version", None, None,
+            case.get("autocommit", False), server_version=case.get("server_version"),
+            guards=guards,
+        )  # fmt: skip
     else:
         findings = _lint_project(case, tmp_path)
     mine = [f for f in findings if f.rule == rule]
     if verdict == "fire":
         assert [f for f in mine if not f.accepted], findings
+        if "severity" in case:  # rules whose severity depends on the server version
+            assert {f.severity for f in mine} == {case["severity"]}, findings
     elif verdict == "accepted":
         assert mine, findings
         assert all(f.accepted for f in mine), findings
@@ -107,3 +114,43 @@ def test_every_rule_has_cases_that_fire_and_that_pass() -> None:
         covered[document["rule"]] = {v for v in VERDICTS if document.get(v)}
     for rule in RULES:
         assert {"fire", "pass"} <= covered.get(rule, set()), f"{rule} needs fire and pass cases"
+
+
+def test_every_dialect_of_a_sql_rule_has_cases() -> None:
+    """A SQL rule fires, and passes, on each dialect it covers (PostgreSQL and MySQL for
+    the rules of every dialect)."""
+    for rule in RULES.values():
+        if not rule.sql:
+            continue
+        document = yaml.safe_load((CASES / f"{rule.id}.yml").read_text(encoding="utf-8"))
+        for verdict in ("fire", "pass"):
+            dialects = {c.get("dialect") for c in document[verdict]}
+            missing = set(rule.dialects or ("postgresql", "mysql")) - dialects
+            assert not missing, f"{rule.id}: no {verdict} case for {', '.join(missing)}"
+
+
+def test_prefilter_never_hides_a_finding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first-word prefilter only skips rules that could not match: every case finds
+    the same with it switched off."""
+    import dataclasses
+
+    cases = [c for _, _, c in (p.values for p in _load()) if "sql" in c]
+
+    def run_all() -> list[list[tuple[str, str]]]:
+        out = []
+        for case in cases:
+            found = sql.check_revision(
+                "r1", _statements(case), backend(case["dialect"]), "alembic_version", None,
+                None, case.get("autocommit", False), server_version=case.get("server_version"),
+                guards=checks.Guards(**case.get("guards", {})),
+            )  # fmt: skip
+            out.append(sorted((f.rule, f.message) for f in found))
+        return out
+
+    # Most text rules are anchored, so the prefilter really skips work.
+    assert sum(t.first_words is not None for t in checks._TEXT_RULES) >= 35
+    with_prefilter = run_all()
+    unfiltered = [dataclasses.replace(t, first_words=None) for t in checks._TEXT_RULES]
+    monkeypatch.setattr(checks, "_TEXT_RULES", unfiltered)
+    assert run_all() == with_prefilter
+    assert sum(map(len, with_prefilter)) > 100

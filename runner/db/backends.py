@@ -95,6 +95,28 @@ class Backend:
     statement_timeout_sql: tuple[tuple[str, str], ...] = ()
     lock_wait_sql: str | None = None
     search_path_sql: str | None = None  # {schema}, already checked as an identifier
+    # Lint: the server versions rules depend on. ``server_flavours`` are (flavour, label,
+    # first major version, version assumed when targets.toml declares none), newest
+    # numbering first: MariaDB shares the mysql dialect but numbers from 10.
+    server_flavours: tuple[tuple[str, str, int, str], ...] = ()
+
+    def flavour(self, server_version: str | None) -> tuple[str, str, str]:
+        """(flavour, label, version) of this backend's server: the declared version, or
+        the flavour's default. A version naming a flavour (``10.11-MariaDB``) picks it."""
+        import re
+
+        if not self.server_flavours:
+            return self.name, self.label, server_version or ""
+        if server_version is None:
+            name, label, _, default = self.server_flavours[-1]
+            return name, label, default
+        numbers = re.findall(r"\d+", server_version)
+        major = int(numbers[0]) if numbers else 0
+        for name, label, since, _ in self.server_flavours:
+            if name in server_version.lower() or major >= since:
+                return name, label, server_version
+        name, label, _, _ = self.server_flavours[-1]
+        return name, label, server_version
 
     @property
     def drivername(self) -> str:
@@ -184,6 +206,8 @@ POSTGRESQL = Backend(
     statement_timeout_sql=(("", "SET statement_timeout = {ms}"),),
     lock_wait_sql="SET lock_timeout = {ms}",
     search_path_sql='SET search_path TO "{schema}"',
+    # The oldest release line still supported upstream (2026): version rules err old.
+    server_flavours=(("postgresql", "PostgreSQL", 0, "14"),),
 )
 MYSQL = Backend(
     name="mysql",
@@ -212,6 +236,7 @@ MYSQL = Backend(
         ("", "SET SESSION max_execution_time = {ms}"),
     ),
     lock_wait_sql="SET SESSION lock_wait_timeout = {whole}",
+    server_flavours=(("mariadb", "MariaDB", 10, "10.6"), ("mysql", "MySQL", 0, "8.0")),
 )
 
 KNOWN: tuple[Backend, ...] = (SQLITE, POSTGRESQL, MYSQL)

@@ -26,11 +26,12 @@ from sqlalchemy.engine import URL
 from runner.db.backends import Backend, backend
 from runner.db.target import Target
 from runner.errors import LintFailed, RunnerError
-from runner.lint import history, locate, render, sql
+from runner.lint import checks, history, locate, render, sql
 from runner.lint.markers import Marker, read_markers
 from runner.lint.rules import RULES, finding
-from runner.output import junit
+from runner.output import junit, sarif
 from runner.output.results import LintFinding, LintResult, LintRevision
+from runner.project import targets as declared
 from runner.project.environment import ProjectEnv
 from runner.project.repository import INI_NAME
 from runner.project.revisions import calls_autocommit_block
@@ -129,16 +130,47 @@ def allows_branches(penv: ProjectEnv) -> bool:
     return value.strip().lower() in {"true", "1", "yes", "on"}
 
 
-def raise_if_failed(results: Sequence[LintResult]) -> None:
-    """Raise :class:`LintFailed` when any project has unaccepted errors."""
-    failed = [r for r in results if not r.ok]
+FAIL_ON = ("error", "warning")
+
+
+def raise_if_failed(results: Sequence[LintResult], fail_on: str = "error") -> None:
+    """Raise :class:`LintFailed` when any project has unaccepted findings of severity
+    ``fail_on`` or worse (``error``: errors only; ``warning``: warnings too)."""
+    failing = {"error"} if fail_on == "error" else {"error", "warning"}
+    counts = {
+        r.project: sum(1 for f in r.findings if f.severity in failing and not f.accepted)
+        for r in results
+    }
+    failed = [name for name, count in counts.items() if count]
     if failed:
-        count = sum(r.errors for r in failed)
-        names = ", ".join(r.project for r in failed)
+        kinds = "error" if fail_on == "error" else "error or warning"
         raise LintFailed(
-            f"lint: {count} unaccepted error finding(s) in {names}; fix them, or accept each"
-            " in its revision file with '# lint: accept <rule>: <reason>'"
+            f"lint: {sum(counts.values())} unaccepted {kinds} finding(s) in {', '.join(failed)};"
+            " fix them, or accept each in its revision file with"
+            " '# lint: accept <rule>: <reason>'"
         )
+
+
+def sarif_rules() -> list[sarif.RuleInfo]:
+    """The registry as SARIF's ``tool.driver.rules`` wants it."""
+    return [
+        sarif.RuleInfo(
+            rule.id,
+            rule.severity,
+            rule.summary,
+            rule.why,
+            rule.rewrite,
+            {
+                "family": rule.family,
+                "dialects": list(rule.dialects) or ["all"],
+                "servers": [a.shown() for a in rule.applies] or ["all versions"],
+                "lock": rule.lock,
+                "squawk": list(rule.squawk),
+                "tags": ["database", "migration", rule.family],
+            },
+        )
+        for rule in RULES.values()
+    ]
 
 
 def _revision_order(penv: ProjectEnv) -> tuple[list[str] | None, str | None]:
@@ -164,6 +196,23 @@ def _render_env(penv: ProjectEnv, kind: Backend, dialect: str | None) -> Project
     return penv.pointed_at(Target(URL.create(kind.drivername), f"--dialect {dialect}"))
 
 
+def server_context(penv: ProjectEnv, kind: Backend) -> tuple[str | None, checks.Guards]:
+    """The declared server version (when linting for the declared dialect) and the
+    timeouts the runner sets on every target, from the project's targets.toml."""
+    declaration = declared.load(penv.project)
+    version = declaration.server_version if declaration.dialect == kind.name else None
+    settings = [e.settings for e in declaration.envs.values()]
+    settings += [g.settings for g in declaration.groups.values()]
+    # Only a timeout every target gets counts: one unguarded target is enough to queue.
+    # 0 switches the server's timeout off (PostgreSQL), so it guards nothing.
+    settings = settings or [declaration.defaults]
+    guards = checks.Guards(
+        lock_timeout=all((s.db_lock_timeout or 0) > 0 for s in settings),
+        statement_timeout=all((s.statement_timeout or 0) > 0 for s in settings),
+    )
+    return version, guards
+
+
 def _sql_findings(
     penv: ProjectEnv, kind: Backend, order: list[str], files: list[history.RevisionFile]
 ) -> list[LintFinding]:
@@ -171,6 +220,8 @@ def _sql_findings(
     shown = {f.revision: f.shown for f in files if f.revision}
     rendered = render.render(penv, len(order))
     findings = list(rendered.failures)
+    version, guards = server_context(penv, kind)
+    seen = checks.Seen()  # built up in upgrade order, across revisions
     schema: sql.Schema = {}  # built up in upgrade order, across revisions
     for rev in order:
         if rev in rendered.sql:
@@ -178,7 +229,7 @@ def _sql_findings(
             autocommit = script is not None and calls_autocommit_block(script, upgrade=True)
             findings += sql.check_revision(
                 rev, rendered.sql[rev], kind, rendered.version_table, shown.get(rev), schema,
-                autocommit,
+                autocommit, server_version=version, guards=guards, seen=seen,
             )  # fmt: skip
     return [dataclasses.replace(f, path=f.path or shown.get(f.revision or "")) for f in findings]
 
@@ -212,14 +263,13 @@ def _marker_findings(
     out = []
     for m in markers:
         where = f"{_relative(m.path, file)}:{m.line}"
-        at = {"revision": file.revision, "path": file.shown}
         if not m.valid:
             message = f"{where}: {m.problem}"
-            out.append(finding("bad-marker", message, **at))
+            out.append(finding("bad-marker", message, revision=file.revision, path=file.shown))
         # A dialect-specific rule may fire when linting for another dialect: not "unused".
         elif m not in used and all(RULES[r].everywhere for r in m.rules):
             message = f"{where}: nothing to accept for {', '.join(m.rules)}; remove the marker"
-            out.append(finding("unused-accept", message, **at))
+            out.append(finding("unused-accept", message, revision=file.revision, path=file.shown))
         else:
             continue
         out[-1] = dataclasses.replace(out[-1], file=_relative(m.path, file), line=m.line)

@@ -8,68 +8,36 @@ an unaccepted ``error`` fails the run, ``warning`` and ``info`` never do.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
+from runner.lint.families import destructive, history, mysql, postgres, transactions, types
+from runner.lint.rule import Rule, Severity
 from runner.output.results import LintFinding
 
-Severity = Literal["error", "warning", "info"]
+__all__ = ["RULES", "Rule", "Severity", "finding", "sql_rules"]
 
-
-@dataclass(frozen=True)
-class Rule:
-    """One check: its id, its severity and a one-line description for docs.
-
-    ``dialects`` names the backends the rule applies to (empty: all of them).
-    ``everywhere`` is false for rules whose findings depend on the dialect
-    linted for: an accept marker for them is not "unused" on another dialect.
-    """
-
-    id: str
-    severity: Severity
-    summary: str
-    everywhere: bool = True
-    dialects: tuple[str, ...] = ()
-
-
+_META = [
+    Rule("render-failed", "warning", "the SQL could not be rendered offline", everywhere=False,
+         why="What cannot be rendered is not checked.", family="meta", sql=False,
+         rewrite="Avoid op.get_bind() reads in upgrade(), or accept it with a reason."),
+    Rule("unparsed-sql", "info", "a statement sqlglot could not parse", everywhere=False,
+         why="Rules that need the parsed statement did not check it.", family="meta", sql=False,
+         rewrite="Nothing to do, unless the statement is risky: then review it by hand."),
+]  # fmt: skip
 _RULES = [
-    # History graph: read from the revision files, no database.
-    Rule("multiple-heads", "error", "more than one head and lint_allow_branches is not set"),
-    Rule("duplicate-revision", "error", "two revision files carry the same revision id"),
-    Rule("unknown-down-revision", "error", "down_revision names a revision that does not exist"),
-    Rule("broken-history", "error", "Alembic cannot build the revision map"),
-    Rule("unreadable-revision", "error", "a revision file has no literal revision id or no parse"),
-    Rule("no-downgrade", "error", "downgrade() does nothing and no irreversible marker says why"),
-    Rule("bad-marker", "error", "a '# lint:' marker without a reason, or naming no known rule"),
-    Rule("unused-accept", "info", "an accept marker for a rule that found nothing here"),
-    # SQL, from the offline rendering of each upgrade.
-    Rule("drop-table", "error", "DROP TABLE: data loss"),
-    Rule("drop-column", "error", "ALTER TABLE ... DROP COLUMN: data loss"),
-    Rule("drop-schema", "error", "DROP SCHEMA / DROP DATABASE: data loss"),
-    Rule("truncate", "error", "TRUNCATE: data loss"),
-    Rule("delete-without-where", "error", "DELETE without WHERE empties the table"),
-    Rule("update-without-where", "error", "UPDATE without WHERE overwrites every row"),
-    Rule("add-not-null-column", "error", "NOT NULL column without default on an existing table"),
-    Rule("rename-table", "error", "renaming a table breaks running applications"),
-    Rule("rename-column", "error", "renaming a column breaks running applications"),
-    Rule("column-type-change", "warning", "column type change: rewrite, lock, possible data loss"),
-    Rule(
-        "blocking-index",
-        "warning",
-        "PostgreSQL CREATE INDEX without CONCURRENTLY blocks writes",
-        everywhere=False,
-        dialects=("postgresql",),
-    ),
-    Rule(
-        "transaction-control",
-        "error",
-        "COMMIT, ROLLBACK, BEGIN or SAVEPOINT in a revision: it breaks the run's transaction",
-    ),
-    Rule("render-failed", "warning", "the SQL could not be rendered offline", everywhere=False),
-    Rule("unparsed-sql", "info", "a statement sqlglot could not parse", everywhere=False),
+    *history.RULES,
+    *destructive.RULES,
+    *postgres.RULES,
+    *types.RULES,
+    *mysql.RULES,
+    *transactions.RULES,
+    *_META,
 ]
-
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
+assert len(RULES) == len(_RULES), "a rule id is declared twice"
+
+
+def sql_rules() -> list[Rule]:
+    """The rules that check SQL (not the history, the markers or the rendering)."""
+    return [rule for rule in _RULES if rule.sql]
 
 
 def finding(
@@ -79,11 +47,13 @@ def finding(
     revision: str | None = None,
     path: str | None = None,
     statement: str | None = None,
+    severity: Severity | None = None,
 ) -> LintFinding:
-    """A finding of ``rule_id`` with the rule's severity (unknown ids are a bug)."""
+    """A finding of ``rule_id`` with the rule's severity, or ``severity`` where it depends
+    on the server (unknown ids are a bug)."""
     return LintFinding(
         rule=rule_id,
-        severity=RULES[rule_id].severity,
+        severity=severity or RULES[rule_id].severity,
         message=message,
         revision=revision,
         path=path,

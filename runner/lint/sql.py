@@ -10,6 +10,7 @@ fire it) are data, in ``tests/lint_cases/``, run through :func:`check_revision`.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import sqlglot
 from sqlglot import exp
 
 from runner.db.backends import Backend
+from runner.lint import checks
 from runner.lint.render import quiet
 from runner.lint.rules import RULES, finding
 from runner.output.results import LintFinding
@@ -48,6 +50,10 @@ def check_revision(
     path: str | None,
     schema: Schema | None = None,
     autocommit: bool = False,
+    *,
+    server_version: str | None = None,
+    guards: checks.Guards | None = None,
+    seen: checks.Seen | None = None,
 ) -> list[LintFinding]:
     """Findings for one revision's upgrade SQL on backend ``kind``, statement by statement.
 
@@ -56,8 +62,14 @@ def check_revision(
     ``autocommit``: the revision uses ``autocommit_block``, whose offline rendering
     is a COMMIT and a BEGIN around its statements (the runner commits per
     revision for it): those are not the revision's own transaction control.
+    ``server_version`` (targets.toml) picks version-dependent rules and severities;
+    ``guards`` are the timeouts the runner sets itself; ``seen``, shared across
+    revisions like ``schema``, holds what earlier revisions built (indexes, checks).
     """
     state = _RevisionState(revision, kind, path, {} if schema is None else schema, autocommit)
+    state.server_version = server_version
+    state.guards = guards or checks.Guards()
+    state.seen = checks.Seen() if seen is None else seen
     skip = re.compile(rf"\b(alembic_version\w*|{re.escape(version_table or 'alembic_version')})\b")
     with quiet():
         for statement in split_statements(sql):
@@ -65,6 +77,14 @@ def check_revision(
                 continue  # Alembic's own version-table bookkeeping
             state.check(statement)
     return state.findings
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(statement: str, dialect: str) -> Any:
+    """One parse per distinct statement and dialect: a history renders the same
+    statements for ``lint``, ``plan`` and each dialect. Handlers only read the tree."""
+    parsed = sqlglot.parse_one(statement, dialect=dialect or None)
+    return parsed
 
 
 Handler = Callable[["_RevisionState", Any, str], None]
@@ -105,25 +125,33 @@ class _RevisionState:
     findings: list[LintFinding] = field(default_factory=list)
     # batch copy target -> {new column: source column} from INSERT ... SELECT
     copies: dict[str, dict[str, str]] = field(default_factory=dict)
+    server_version: str | None = None
+    guards: checks.Guards = field(default_factory=checks.Guards)
+    seen: checks.Seen = field(default_factory=checks.Seen)
+    memory: checks.Memory = field(default_factory=checks.Memory)
 
     def add(self, rule: str, message: str, statement: str) -> None:
-        """Report ``rule`` on ``statement``, if the rule applies to this backend."""
-        dialects = RULES[rule].dialects
-        if dialects and self.kind.name not in dialects:
+        """Report ``rule`` on ``statement``, if the rule applies to this backend and
+        server version (with the severity it has there)."""
+        severity = RULES[rule].severity_for(self.kind.name, self.server_version)
+        if severity is None:
             return
         shown = " ".join(statement.split())
         shown = shown if len(shown) <= 200 else shown[:197] + "..."
         self.findings.append(
-            finding(rule, message, revision=self.revision, path=self.path, statement=shown)
-        )
+            finding(rule, message, revision=self.revision, path=self.path, statement=shown,
+                    severity=severity)
+        )  # fmt: skip
 
     def check(self, statement: str) -> None:
-        """Parse ``statement`` and hand it to the handler of its kind."""
+        """Run the text rules, then parse ``statement`` (once per distinct text) and hand
+        it to the handler of its kind."""
+        checks.run(self, statement)
         if _TRANSACTION_TEXT.match(statement):  # sqlglot reads these as an alias
             _transaction(self, None, statement)
             return
         try:
-            parsed = sqlglot.parse_one(statement, dialect=self.kind.sqlglot_dialect or None)
+            parsed = _parse(statement, self.kind.sqlglot_dialect or "")
         except Exception as exc:  # a third-party parser: any failure means "not checked"
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             self.add("unparsed-sql", f"could not parse, not checked: {first}", statement)

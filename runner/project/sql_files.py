@@ -8,8 +8,9 @@ the version table and offline rendering, because each statement goes through
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 Direction = Literal["upgrade", "downgrade"]
 
@@ -39,10 +40,14 @@ def split_statements(sql: str) -> list[str]:
     []
     """
     import sqlparse  # only SQL revisions need it; keeps CLI start-up lean
+    from sqlparse import engine
 
     statements = []
-    for statement in sqlparse.parse(sql):
-        tokens = list(statement.flatten())  # type: ignore[no-untyped-call]
+    # The splitter alone, without sqlparse's grouping (which nothing here reads): the
+    # same statements, several times faster; lint splits every rendered revision.
+    split: Iterable[Any] = engine.FilterStack().run(sql)  # type: ignore[no-untyped-call]
+    for statement in split:
+        tokens = list(statement.flatten())
         while tokens and (
             tokens[-1].is_whitespace
             or tokens[-1].ttype in sqlparse.tokens.Comment
