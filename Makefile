@@ -16,12 +16,12 @@ STAMP  := $(VENV)/.installed
 # recipe's shell as an environment variable and is quoted there ("$$DA_MSG"). A
 # message with backticks, $(...) or $(shell ...) is stored as typed, not run. (ARGS,
 # pytest's options for `make test`, are shell words on purpose: they are pasted.)
-INPUTS := PROJECT REV MSG PLAN FORMAT OUT DB DIALECT JUNIT ALL SQL JSON ENV GROUP TARGET JOBS SHARD CONFIRM
+INPUTS := PROJECT REV MSG PLAN FORMAT OUT DB DIALECT JUNIT ALL SQL JSON ENV GROUP TARGET JOBS SHARD CONFIRM QUICK FROM TO
 $(foreach v,$(INPUTS),$(eval export DA_$(v) := $$(value $(v))))
 unexport $(INPUTS)
 
 # Targets that act on one project stop early, with one line, when PROJECT is missing.
-PROJECT_GOALS := new revision merge upgrade downgrade plan history heads current show branches stamp log verify repair lint-revisions roundtrip
+PROJECT_GOALS := new revision merge upgrade downgrade plan history heads current show branches stamp log verify repair lint-revisions roundtrip adopt drift diff
 ifneq ($(filter $(PROJECT_GOALS),$(MAKECMDGOALS)),)
 ifeq ($(strip $(DA_PROJECT)$(DA_ALL)),)
 $(error PROJECT is not set: run e.g. 'make $(firstword $(filter $(PROJECT_GOALS),$(MAKECMDGOALS))) PROJECT=example' (projects are the folders under projects/))
@@ -40,6 +40,11 @@ endif
 ifneq ($(filter show,$(MAKECMDGOALS)),)
 ifeq ($(strip $(DA_REV)),)
 $(error REV is not set: run e.g. 'make show PROJECT=$(DA_PROJECT) REV=head' (a revision id, head or a prefix))
+endif
+endif
+ifneq ($(filter diff,$(MAKECMDGOALS)),)
+ifeq ($(and $(strip $(DA_FROM)),$(strip $(DA_TO))),)
+$(error FROM and TO are needed: run e.g. 'make diff PROJECT=$(DA_PROJECT) FROM=staging TO=prod' (two targets of the project))
 endif
 endif
 ifneq ($(filter apply,$(MAKECMDGOALS)),)
@@ -72,7 +77,7 @@ $(STAMP): pyproject.toml
 	@echo "installed: $(BIN)/runner, $(BIN)/nox, $(BIN)/pytest" >&2
 	@touch $@
 
-.PHONY: help bootstrap list new revision merge upgrade downgrade status current show branches plan history heads stamp apply log verify repair lint lint-revisions check-code roundtrip test image bench clean clean-db
+.PHONY: help bootstrap list new revision merge upgrade downgrade status current show branches plan history heads stamp apply log verify repair adopt drift diff lint lint-revisions check-code roundtrip test image bench clean clean-db
 
 # Recipes start with @: make prints only what the runner prints, so
 # `make status PROJECT=x JSON=1 > status.json` is JSON.
@@ -137,6 +142,15 @@ verify: $(STAMP) ## Check applied revisions of PROJECT against their checksums (
 
 repair: $(STAMP) ## After review: re-record checksums of PROJECT, clear a failed state (logged)
 	@$(RUNNER) repair "$$DA_PROJECT" $(WRITE_OPT) $(JSON_OPT)
+
+adopt: $(STAMP) ## Capture PROJECT's live database as its baseline revision and stamp it: [ENV=...|TARGET=...] [SQL=1] [MSG="..."]
+	@$(RUNNER) adopt "$$DA_PROJECT" $(WRITE_OPT) $(if $(DA_SQL),--sql) $(if $(DA_MSG),-m "$$DA_MSG") $(JSON_OPT)
+
+drift: $(STAMP) ## Schema changes made outside the migrations: PROJECT=x or ALL=1 [ENV=...|GROUP=...] [QUICK=1] [FORMAT=codeclimate] [JUNIT=file]
+	@$(RUNNER) drift $(WHICH) $(PICK_OPT) $(if $(DA_QUICK),--quick) $(if $(DA_FORMAT),--format "$$DA_FORMAT") $(if $(DA_JUNIT),--junit "$$DA_JUNIT") $(JSON_OPT)
+
+diff: $(STAMP) ## Schema differences between two targets of PROJECT: FROM=staging TO=prod [JSON=1]
+	@$(RUNNER) diff "$$DA_PROJECT" --from "$$DA_FROM" --to "$$DA_TO" $(JSON_OPT)
 
 roundtrip: $(STAMP) ## Round-trip PROJECT on a throw-away database (runner test): [DB=postgresql] [ALL=1]
 	@$(RUNNER) test $(if $(DA_ALL),--all,"$$DA_PROJECT") $(if $(DA_DB),--db "$$DA_DB") $(JSON_OPT)

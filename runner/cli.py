@@ -106,8 +106,12 @@ def _write_options(lock_timeout: float, transaction_per_revision: bool) -> Write
     # Given on the command line (or RUNNER_LOCK_TIMEOUT), it wins over a targets file.
     source = click.get_current_context().get_parameter_source("lock_timeout")
     given = source not in (None, ParameterSource.DEFAULT)
+    db_lock_timeout, lock_retries = click.get_current_context().meta.get(
+        options.GUARD_KEY, (None, None)
+    )
     return WriteOptions(lock_timeout=lock_timeout, per_revision=transaction_per_revision,
-                        lock_timeout_given=given)  # fmt: skip
+                        lock_timeout_given=given, db_lock_timeout=db_lock_timeout,
+                        lock_retries=lock_retries)  # fmt: skip
 
 
 def _fleet(targets: options.TargetOptions, all_: bool) -> Fleet:
@@ -819,10 +823,10 @@ def _plan(
     if all_ and not name and rev != "heads":
         raise ConfigError("plan --all takes no revision: every project is planned to its heads")
 
-    def work(penv: ProjectEnv, _s: Any) -> Any:
+    def work(penv: ProjectEnv, s: Any) -> Any:
         if down_to is not None:
-            return commands.plan(penv, down_to, downgrade=True)
-        return commands.plan(penv, rev)
+            return commands.plan(penv, down_to, downgrade=True, sizes=s.sizes())
+        return commands.plan(penv, rev, sizes=s.sizes())
 
     def shown(results: Sequence[Any], outcomes: Sequence[Outcome],
               skipped: Sequence[tuple[str, str]]) -> str:  # fmt: skip
@@ -901,6 +905,149 @@ def apply(
     else:
         click.echo(redact.scrub(render.summary_table(outcomes)))
     _raise_partial("apply", outcomes)
+
+
+@cli.command()
+@click.argument("name")
+@click.option(
+    "-m", "--message", default="baseline: the schema as adopted", show_default=True,
+    help="The baseline revision's message.",
+)  # fmt: skip
+@click.option("--sql", is_flag=True, help="Write the baseline as paired .upgrade/.downgrade.sql.")
+@click.option(
+    "--include", multiple=True, metavar="PATTERN",
+    help="Only objects whose name matches (shell pattern; repeatable; adds to targets.toml's).",
+)  # fmt: skip
+@click.option(
+    "--exclude", multiple=True, metavar="PATTERN",
+    help="Leave out objects whose name matches (repeatable; adds to targets.toml's).",
+)  # fmt: skip
+@options.URL
+@options.target_options(writing=True)
+@write_options
+@output_format("text", "json")
+@pass_settings
+def adopt(
+    settings: Settings,
+    name: str,
+    message: str,
+    sql: bool,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    url: str | None,
+    targets: options.TargetOptions,
+    fmt: str,
+    lock_timeout: float,
+    transaction_per_revision: bool,
+) -> None:
+    """Capture the live database of NAME as its baseline revision, then stamp the database
+    at it: its objects are not changed (the runner's version and log tables are added)."""
+    from runner.adopt import results, verbs
+
+    if targets.group:
+        raise ConfigError("adopt: one database at a time: name it with --env or --target")
+    write = _write_options(lock_timeout, transaction_per_revision)
+    outcomes = _over_targets(
+        settings, "adopt", [name], url, _fleet(targets, False),
+        lambda penv, s: verbs.adopt(penv, message, sql=sql, include=include, exclude=exclude,
+                                    options=write.for_target(s.lock_timeout)),
+        fmt, writing=True, text=lambda rs, _o, _s: "\n".join(results.adopt_text(r) for r in rs),
+    )  # fmt: skip
+    _raise_partial("adopt", outcomes)
+
+
+@cli.command()
+@click.argument("name", required=False)
+@options.ALL
+@options.URL
+@options.target_options(writing=False)
+@click.option(
+    "--quick", is_flag=True,
+    help="Compare the schema's fingerprint with the last one recorded (one query); only on a"
+    " mismatch build a replica to name the objects.",
+)  # fmt: skip
+@click.option(
+    "--server-url", metavar="URL", default=None,
+    help="Admin URL of the server for the throw-away replica (default: RUNNER_TEST_POSTGRES_URL"
+    " / RUNNER_TEST_MYSQL_URL, else testcontainers).",
+)  # fmt: skip
+@output_format("text", "json", "codeclimate")
+@pass_settings
+def drift(
+    settings: Settings,
+    name: str | None,
+    all_: bool,
+    url: str | None,
+    targets: options.TargetOptions,
+    quick: bool,
+    server_url: str | None,
+    fmt: str,
+) -> None:
+    """Objects added, removed or altered outside the migrations: each target's schema
+    against a replica of its revisions on a throw-away database (exit 7 on drift)."""
+    from runner.adopt import report, results, verbs
+    from runner.errors import DriftFound
+    from runner.output import junit
+
+    spec = _fleet(targets, all_)
+    junit_path, spec = spec.junit, dataclasses.replace(spec, junit=None)
+
+    def shown(rs: Sequence[Any], outcomes: Sequence[Outcome],
+              skipped: Sequence[tuple[str, str]]) -> str:  # fmt: skip
+        if fmt == "codeclimate":
+            return report.codeclimate(rs, settings.root)
+        text = results.drift_text(rs)
+        if outcomes:
+            from runner.output import render
+
+            text += "\n" + render.summary_table(outcomes, skipped)
+        return text
+
+    outcomes = _over_targets(
+        settings, "drift", _names(name, all_, "drift"), url, spec,
+        lambda penv, _s: verbs.drift(penv, quick=quick, server_url=server_url),
+        "text" if fmt == "codeclimate" else fmt, writing=False, text=shown,
+    )  # fmt: skip
+    found = [o.result for o in outcomes if o.result is not None]
+    if junit_path is not None:
+        junit.write(junit_path, "runner drift", report.junit_suites(found))
+    _raise_partial("drift", outcomes)
+    drifted = [r for r in found if r.drifted]
+    if drifted:
+        labels = ", ".join(results.who(r) for r in drifted)
+        raise DriftFound(f"drift: {len(drifted)} of {len(found)} target(s) changed outside the"
+                         f" migrations: {labels}")  # fmt: skip
+
+
+@cli.command("diff")
+@click.argument("name")
+@click.option("--from", "source", required=True, metavar="TARGET", help="The schema expected.")
+@click.option("--to", "destination", required=True, metavar="TARGET", help="The one compared.")
+@output_format("text", "json")
+@pass_settings
+def diff_(settings: Settings, name: str, source: str, destination: str, fmt: str) -> None:
+    """Schema differences between two targets of NAME (e.g. --from staging --to prod):
+    objects only one has, and what differs in the others (exit 7 when they differ)."""
+    from runner import fanout
+    from runner.adopt import results, verbs
+    from runner.errors import DriftFound
+    from runner.project import targets as declared
+
+    def one(target: str) -> Any:
+        spec = fanout.Fleet(declared.Choice(patterns=(target,)))
+        # A tuple: a dataclass result would be re-labelled with its target's name.
+        plan = fanout.items(settings.root, [name], None, spec, lambda penv, _s: (penv,),
+                            writing=False)  # fmt: skip
+        if len(plan.items) != 1:
+            raise ConfigError(f"diff: {target!r} names {len(plan.items)} targets of {name};"
+                              " name exactly one (an environment or GROUP/MEMBER)")  # fmt: skip
+        return plan.items[0].work()[0]
+
+    result = verbs.diff(one(source), one(destination), source, destination)
+    _emit("diff", [result], fmt, lambda rs, _o, _s: results.diff_text(rs[0]))
+    if not result.same:
+        raise DriftFound(f"diff: {name}: {len(result.changes)} object(s) differ from {source}"
+                         f" to {destination}")  # fmt: skip
 
 
 @cli.command("test")

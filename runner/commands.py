@@ -19,7 +19,7 @@ from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 
 from runner.db import locking
-from runner.db.target import Target
+from runner.db.target import SizeLimits, Target
 from runner.errors import Refused, RevisionProblem, RunnerError
 from runner.output.results import (
     Direction,
@@ -193,7 +193,12 @@ def status(penv: ProjectEnv) -> StatusResult:
         checked = _verify(penv, current_, view)
         problems = [f"{p.kind} {p.revision}".strip() for p in checked.problems]
         newest = next(
-            (e for e in reversed(view.entries) if e.direction != Direction.LOG_CREATED), None
+            (
+                e
+                for e in reversed(view.entries)
+                if e.direction not in (Direction.LOG_CREATED, Direction.FINGERPRINT)
+            ),
+            None,
         )
         if newest is not None:
             last = LastChange(newest.finished_at, newest.direction, newest.revision,
@@ -250,12 +255,18 @@ def unreadable_status(name: str, target: Target | None, problem: str) -> StatusR
 
 
 def plan(
-    penv: ProjectEnv, destination: str = "heads", downgrade: bool = False, with_lint: bool = True
+    penv: ProjectEnv,
+    destination: str = "heads",
+    downgrade: bool = False,
+    with_lint: bool = True,
+    sizes: SizeLimits | None = None,
 ) -> PlanResult:
     """``plan``: the SQL from the database's current revision(s) to ``destination``
     (the heads; or, ``downgrade``, down to a revision: what a rollback would run), with
-    the lint findings (and accepted ones, with their reasons) of those revisions."""
-    current = _current(penv)[0]
+    the lint findings (and accepted ones, with their reasons) of those revisions, and
+    what the live database says of the tables the SQL touches (their size judged by
+    ``sizes``: a blocking operation's finding on a large table is an error)."""
+    current, version_table = _current(penv)
     pending = pending_sql(penv, current, destination, downgrade)
     steps = pending.steps
     revisions = [penv.info(step.revision) for step in steps]
@@ -265,6 +276,16 @@ def plan(
         from runner.lint.pipeline import lint  # sqlglot is heavy: only plans with work import it
 
         findings = [f for f in lint(penv).findings if f.revision in planned or f.revision is None]
+    facts = None
+    if steps and not penv.target.missing and penv.target.backend.table_size_sql:
+        from runner.run import live
+
+        limits = sizes or SizeLimits()
+        facts = live.read(penv, pending.sql, version_table, limits)
+        from runner.lint.rules import grows_with_table
+
+        findings, changes = live.judge(findings, facts, limits, grows_with_table())
+        facts = dataclasses.replace(facts, severity_changes=changes)
     return PlanResult(
         project=penv.name,
         url=penv.target.display,
@@ -278,6 +299,7 @@ def plan(
         checksums={step.revision.revision: penv.checksum(step.revision.path) for step in steps},
         action=Direction.DOWNGRADE if downgrade else Direction.UPGRADE,
         destination=destination,
+        live=facts,
     )
 
 
@@ -338,7 +360,7 @@ def apply_plan(
         raise Refused("the SQL rendered now differs from the plan's (env.py or a dependency"
                       " changed); make a new plan", project=name)  # fmt: skip
 
-    digest_options = WriteOptions(options.lock_timeout, options.per_revision, planned.digest)
+    digest_options = dataclasses.replace(options, plan_digest=planned.digest)
     destination = planned.destination
     return write.run_write(
         penv, Direction.UPGRADE, lambda rev, _ctx: penv.upgrade_steps(destination, rev),

@@ -21,6 +21,8 @@ Exit codes are part of the public interface (documented in the README):
 5     another run held the project's lock past ``--lock-timeout``
 6     a run over several targets: some failed (the summary names them); the others
       succeeded, or were not run after a failure (``--fail-fast``, a failed canary)
+7     ``drift`` found objects changed outside the migrations, or ``diff`` found two
+      targets' schemas differ (the report names the objects)
 70    internal error: a bug in the runner (please report it with ``--debug``)
 130   interrupted (Ctrl-C, SIGINT)
 143   terminated (SIGTERM, what CI sends when a job is cancelled)
@@ -36,6 +38,7 @@ EXIT_UNREACHABLE = 3
 EXIT_REFUSED = 4
 EXIT_LOCKED = 5
 EXIT_PARTIAL = 6
+EXIT_DRIFT = 7
 EXIT_INTERNAL = 70  # EX_SOFTWARE in sysexits.h
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a process it terminated
@@ -136,3 +139,10 @@ class PartialFailure(RunnerError):
     """A run over several targets where some failed; the summary names them."""
 
     exit_code = EXIT_PARTIAL
+
+
+class DriftFound(RunnerError):
+    """``drift``: a target's schema differs from what its migrations make (``diff``: two
+    targets' schemas differ)."""
+
+    exit_code = EXIT_DRIFT

@@ -120,9 +120,39 @@ DB = Option(
 )
 
 
+DB_LOCK_TIMEOUT = Option(
+    ("--db-lock-timeout",),
+    "How long one statement may wait for a table lock before its revision is rolled back"
+    " and retried (0: no limit) [default: the target's db_lock_timeout, else 5].",
+    envvar="RUNNER_DB_LOCK_TIMEOUT",
+    settings={"type": Seconds(min=0, max=7 * 24 * 3600), "default": None, "metavar": "SECONDS"},
+)
+LOCK_RETRIES = Option(
+    ("--lock-retries",),
+    "How often a revision that gave up waiting for a lock is tried again [default: the"
+    " target's lock_retries, else 3].",
+    envvar="RUNNER_LOCK_RETRIES",
+    settings={"type": click.IntRange(0, 100), "default": None, "metavar": "N"},
+)
+# ctx.meta key: the deploy guard given on the command line, read by runner.cli.
+GUARD_KEY = "runner.guard"
+
+
 def write_options(command: F) -> F:
-    """``--lock-timeout`` and ``--transaction-per-revision``, shared by every writing verb."""
-    return LOCK_TIMEOUT(PER_REVISION(command))
+    """``--lock-timeout``, ``--transaction-per-revision`` and the deploy guard
+    (``--db-lock-timeout``, ``--lock-retries``), shared by every writing verb. The guard
+    reaches the command through ``ctx.meta[GUARD_KEY]``, not as arguments."""
+
+    @functools.wraps(command)
+    def merged(*args: Any, db_lock_timeout: float | None, lock_retries: int | None,
+               **kwargs: Any) -> Any:  # fmt: skip
+        click.get_current_context().meta[GUARD_KEY] = (db_lock_timeout, lock_retries)
+        return command(*args, **kwargs)
+
+    wrapped: Any = merged
+    for option in (LOCK_RETRIES, DB_LOCK_TIMEOUT, PER_REVISION, LOCK_TIMEOUT):
+        wrapped = option(wrapped)
+    return wrapped  # type: ignore[no-any-return]
 
 
 def output_format(*choices: str) -> Callable[[F], F]:

@@ -27,7 +27,9 @@ STAGES: list[set[str]] = [
     {"runner.run"},
     {"runner.lint"},
     {"runner.roundtrip"},
+    {"runner.adopt"},  # schemas: catalogs, baselines, drift (reads roundtrip's snapshots)
     {
+        "runner.adopt.verbs",  # adopt, drift, diff: the verbs' functions, over commands
         "runner.commands",
         "runner.fanout",
         "runner.authoring",

@@ -92,10 +92,18 @@ def test_mysql_and_mariadb_versions(run: Runner, root: Path) -> None:
 
 
 def test_declared_timeouts_satisfy_the_timeout_rules(run: Runner, root: Path) -> None:
+    # The deploy guard's lock wait is on by default: only the statement timeout is missing.
     make_project(root, 'dialect = "postgresql"\n', [BASE, ADD_LAST])
     bare = findings(run)
-    assert "r2 missing-lock-timeout" in bare
-    assert "r1 missing-lock-timeout" not in bare  # a new table: nobody waits on it
+    assert "r2 missing-lock-timeout" not in bare
+    assert "r2 missing-statement-timeout" in bare
+
+    # The guard turned off everywhere: the statement waits for its lock unbounded.
+    make_project(root, 'dialect = "postgresql"\n[defaults]\ndb_lock_timeout = 0\n',
+                 [BASE, ADD_LAST])  # fmt: skip
+    off = findings(run)
+    assert "r2 missing-lock-timeout" in off
+    assert "r1 missing-lock-timeout" not in off  # a new table: nobody waits on it
 
     guarded = (
         'dialect = "postgresql"\n[defaults]\ndb_lock_timeout = 5\nstatement_timeout = 600\n'

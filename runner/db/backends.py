@@ -20,6 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from runner.db import catalog_sql
+from runner.db.catalog_sql import CatalogSql
+
 
 class LockKind(enum.Enum):
     """How runners of one project are kept apart on a database."""
@@ -93,8 +96,19 @@ class Backend:
     # The statement timeout is per server flavour: (word in SELECT VERSION(), SQL),
     # the first whose word the version contains ("" matches any).
     statement_timeout_sql: tuple[tuple[str, str], ...] = ()
-    lock_wait_sql: str | None = None
+    # The deploy guard (docs in runner/db/guard.py): how long a statement may wait for a
+    # table lock (each template run in turn), the driver error codes (SQLSTATE, or
+    # MySQL's error number) of a statement that gave up waiting, statements that must
+    # run without the lock wait (a regular expression, matched case-insensitively),
+    # and the SQL that lifts the wait for them.
+    lock_wait_sql: tuple[str, ...] = ()
+    lock_timeout_errors: tuple[str, ...] = ()
+    lock_exempt: str | None = None
+    lock_wait_off_sql: str | None = None
     search_path_sql: str | None = None  # {schema}, already checked as an identifier
+    # Catalog queries for adopt, drift and the schema fingerprint (None: the
+    # Inspector alone, and no fingerprint).
+    catalog: CatalogSql | None = None
     # Lint: the server versions rules depend on. ``server_flavours`` are (flavour, label,
     # first major version, version assumed when targets.toml declares none), newest
     # numbering first: MariaDB shares the mysql dialect but numbers from 10.
@@ -118,6 +132,20 @@ class Backend:
         name, label, _, _ = self.server_flavours[-1]
         return name, label, server_version
 
+    # What a plan reads of a live table (runner/run/live.py), bound by name: :name and
+    # :schema (or NULL) as the database stores them, :qualified the quoted
+    # "schema"."name" (PostgreSQL's to_regclass follows the search_path without one).
+    # Size: one row (estimated rows, total bytes; NULL when unknown). Holders:
+    # one row per session holding or awaiting a lock on it (pid, user, application,
+    # state, seconds its transaction is open, lock mode, granted) - never its query.
+    # Open transactions: (pid, user, application, state, seconds open) of every other
+    # session in a transaction, where locks per table cannot be read (MySQL's metadata
+    # locks without performance_schema): who may be the blocker.
+    table_size_sql: str | None = None
+    lock_holders_sql: str | None = None
+    open_transactions_sql: str | None = None
+    size_source: str = ""  # where the figures come from, for people
+
     @property
     def drivername(self) -> str:
         """SQLAlchemy ``drivername`` with the shipped driver (``postgresql+psycopg``)."""
@@ -135,6 +163,14 @@ class Backend:
         if self.busy_timeout_arg:
             args[self.busy_timeout_arg] = lock_timeout
         return args
+
+    def lock_wait_statements(self, seconds: float) -> list[str]:
+        """The statements that set the lock wait to ``seconds``."""
+        return [_seconds(template, seconds) for template in self.lock_wait_sql]
+
+    def lock_timed_out(self, exc: BaseException) -> bool:
+        """Whether driver error ``exc`` is a statement that gave up waiting for a lock."""
+        return bool(self.lock_timeout_errors) and error_code(exc) in self.lock_timeout_errors
 
     def session_sql(
         self,
@@ -156,12 +192,23 @@ class Backend:
         if lock_wait is not None:
             if not self.lock_wait_sql:
                 raise ValueError(f"db_lock_timeout is not supported on {self.label}")
-            statements.append(_seconds(self.lock_wait_sql, lock_wait))
+            statements += self.lock_wait_statements(lock_wait)
         if schema is not None:
             if not self.search_path_sql:
                 raise ValueError(f"schema is not supported on {self.label}")
             statements.append(self.search_path_sql.format(schema=schema))
         return statements
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The server's code for a driver error (wrapped by SQLAlchemy or not): PostgreSQL's
+    SQLSTATE (psycopg ``sqlstate``, psycopg2 ``pgcode``), MySQL's error number."""
+    original = getattr(exc, "orig", None) or exc
+    args = getattr(original, "args", ())
+    if args and isinstance(args[0], int):  # MySQL drivers: (number, message); their
+        return str(args[0])  # sqlstate, where set, is the generic HY000
+    state = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    return str(state) if state else None
 
 
 def _seconds(template: str, seconds: float) -> str:
@@ -180,6 +227,7 @@ SQLITE = Backend(
     busy_timeout_arg="timeout",
     catalog_of_statements=True,
     scratch_pragmas=("PRAGMA journal_mode = MEMORY", "PRAGMA synchronous = OFF"),
+    catalog=catalog_sql.SQLITE,
 )
 POSTGRESQL = Backend(
     name="postgresql",
@@ -204,10 +252,32 @@ POSTGRESQL = Backend(
     ci_service_url="postgresql://postgres@postgres:5432/postgres",
     max_identifier_length=63,
     statement_timeout_sql=(("", "SET statement_timeout = {ms}"),),
-    lock_wait_sql="SET lock_timeout = {ms}",
+    lock_wait_sql=("SET lock_timeout = {ms}",),
+    lock_timeout_errors=("55P03",),  # lock_not_available
+    # These wait, by design, for every older transaction (a lock wait too): under a lock
+    # timeout they fail halfway and leave an INVALID index behind.
+    lock_exempt=r"^\s*(CREATE\s+(UNIQUE\s+)?INDEX|DROP\s+INDEX|REINDEX|ALTER\s+TABLE)\b"
+    r"[^;]*\bCONCURRENTLY\b",
+    lock_wait_off_sql="SET lock_timeout = 0",
     search_path_sql='SET search_path TO "{schema}"',
+    catalog=catalog_sql.POSTGRESQL,
     # The oldest release line still supported upstream (2026): version rules err old.
     server_flavours=(("postgresql", "PostgreSQL", 0, "14"),),
+    table_size_sql=(
+        "SELECT CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END,"
+        " pg_total_relation_size(c.oid) FROM pg_class c"
+        " WHERE c.oid = to_regclass(:qualified)"
+    ),
+    lock_holders_sql=(
+        "SELECT a.pid, a.usename, a.application_name, a.state,"
+        " EXTRACT(EPOCH FROM now() - a.xact_start)::int, l.mode, l.granted"
+        " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'relation' AND l.pid <> pg_backend_pid()"
+        " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND l.relation = to_regclass(:qualified)"
+        " ORDER BY a.xact_start NULLS LAST, a.pid, l.mode"
+    ),
+    size_source="pg_class.reltuples, pg_total_relation_size",
 )
 MYSQL = Backend(
     name="mysql",
@@ -235,8 +305,25 @@ MYSQL = Backend(
         ("mariadb", "SET SESSION max_statement_time = {s}"),
         ("", "SET SESSION max_execution_time = {ms}"),
     ),
-    lock_wait_sql="SET SESSION lock_wait_timeout = {whole}",
+    catalog=catalog_sql.MYSQL,
     server_flavours=(("mariadb", "MariaDB", 10, "10.6"), ("mysql", "MySQL", 0, "8.0")),
+    # Metadata locks (every DDL) and InnoDB row locks (a data migration's UPDATE).
+    lock_wait_sql=(
+        "SET SESSION lock_wait_timeout = {whole}",
+        "SET SESSION innodb_lock_wait_timeout = {whole}",
+    ),
+    lock_timeout_errors=("1205",),  # ER_LOCK_WAIT_TIMEOUT: metadata lock or row lock
+    table_size_sql=(
+        "SELECT TABLE_ROWS, DATA_LENGTH + INDEX_LENGTH FROM information_schema.TABLES"
+        " WHERE TABLE_SCHEMA = COALESCE(:schema, DATABASE()) AND TABLE_NAME = :name"
+    ),
+    open_transactions_sql=(
+        "SELECT p.ID, p.USER, p.HOST, p.COMMAND, TIMESTAMPDIFF(SECOND, t.trx_started, NOW())"
+        " FROM information_schema.INNODB_TRX t"
+        " JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id"
+        " WHERE p.ID <> CONNECTION_ID() ORDER BY t.trx_started"
+    ),
+    size_source="information_schema.TABLES (TABLE_ROWS, DATA_LENGTH + INDEX_LENGTH)",
 )
 
 KNOWN: tuple[Backend, ...] = (SQLITE, POSTGRESQL, MYSQL)

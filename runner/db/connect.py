@@ -26,7 +26,7 @@ from sqlalchemy import event, pool
 from sqlalchemy.engine import Connection, Engine, create_engine
 from sqlalchemy.exc import DBAPIError, NoSuchModuleError, OperationalError
 
-from runner.db import DEFAULT_LOCK_TIMEOUT
+from runner.db import DEFAULT_LOCK_TIMEOUT, guard
 from runner.db.backends import DRIVER_PACKAGES
 from runner.db.target import Target
 from runner.errors import ConfigError, DatabaseUnreachable, DriverMissing, RunnerError
@@ -69,9 +69,12 @@ def create_target_engine(
 
 
 def _apply_session(project: str, target: Target, engine: Engine) -> None:
-    """Run the target's session settings (timeouts, search_path) on every new connection."""
+    """Run the target's session settings (timeouts, search_path) on every new connection,
+    and lift the lock wait for the statements that must run without one."""
     session = target.session
-    if session == type(session)():
+    kind = target.backend
+    lock_wait = session.lock_wait(kind)
+    if (session.statement_timeout, lock_wait, session.schema) == (None, None, None):
         return
 
     def version(cursor: Any) -> str:
@@ -79,24 +82,26 @@ def _apply_session(project: str, target: Target, engine: Engine) -> None:
         return str(cursor.fetchone()[0])
 
     try:  # unsupported settings fail here, before anything connects
-        target.backend.session_sql(session.statement_timeout, session.db_lock_timeout,
-                                   session.schema, lambda: "")  # fmt: skip
+        kind.session_sql(session.statement_timeout, lock_wait, session.schema, lambda: "")
     except ValueError as exc:
         raise ConfigError(f"target {target.name or 'default'}: {exc} (remove it from its"
-                          " targets file)", project=project) from exc  # fmt: skip
+                          " targets file, or the option that set it)",
+                          project=project) from exc  # fmt: skip
 
     @event.listens_for(engine, "connect")
     def _settings(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         try:
-            for statement in target.backend.session_sql(
-                session.statement_timeout, session.db_lock_timeout, session.schema,
-                lambda: version(cursor),
-            ):  # fmt: skip
+            for statement in kind.session_sql(
+                session.statement_timeout, lock_wait, session.schema, lambda: version(cursor)
+            ):
                 cursor.execute(statement)
         finally:
             cursor.close()
         dbapi_connection.commit()  # settings made in a transaction last for the session
+
+    if lock_wait is not None:
+        guard.exempt_waiting_statements(engine, kind, lock_wait)
 
 
 def _emit_begin_ourselves(engine: Engine) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from runner.db import DEFAULT_DB_LOCK_TIMEOUT, DEFAULT_LOCK_RETRIES, DEFAULT_LOCK_RETRY_BACKOFF
 from runner.db.backends import SQLITE, Backend, backend
 from runner.errors import ConfigError
 from runner.output import redact
@@ -56,11 +57,44 @@ def parse_url(
 @dataclass(frozen=True)
 class Session:
     """Settings of every connection to a target (from its targets file): the statement
-    timeout and the lock wait of the database session, and PostgreSQL's search_path."""
+    timeout and the lock wait of the database session, PostgreSQL's search_path, and
+    how a write retries a revision that gave up waiting for a lock.
+
+    ``None`` is "not set": the lock wait is then the deploy guard's default where the
+    backend has one (``0`` turns it off), and so are the retries."""
 
     statement_timeout: float | None = None
     db_lock_timeout: float | None = None
     schema: str | None = None
+    lock_retries: int | None = None
+    lock_retry_backoff: float | None = None
+
+    def lock_wait(self, backend: Backend) -> float | None:
+        """The lock wait to set on ``backend`` (None: set none, the server's own applies).
+        Set explicitly on a backend without one, it stays, for the error that says so."""
+        if self.db_lock_timeout is None:
+            return DEFAULT_DB_LOCK_TIMEOUT if backend.lock_wait_sql else None
+        return self.db_lock_timeout or None
+
+    @property
+    def retries(self) -> int:
+        return DEFAULT_LOCK_RETRIES if self.lock_retries is None else self.lock_retries
+
+    @property
+    def backoff(self) -> float:
+        if self.lock_retry_backoff is None:
+            return DEFAULT_LOCK_RETRY_BACKOFF
+        return self.lock_retry_backoff
+
+
+@dataclass(frozen=True)
+class SizeLimits:
+    """When a table is large enough that a blocking operation on it is an error, or small
+    enough that it is only worth a note (``plan``; rows are the planner's estimate)."""
+
+    large_rows: int = 1_000_000
+    large_bytes: int = 1 << 30  # 1 GiB
+    small_rows: int = 10_000
 
 
 @dataclass(frozen=True)

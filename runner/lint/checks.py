@@ -244,8 +244,9 @@ def _timeouts(state: _RevisionState, norm: str, existing: bool, statement: str) 
         memory.reported.add("missing-lock-timeout")
         state.add(
             "missing-lock-timeout",
-            "this statement waits for a strong lock with no lock timeout: declare"
-            " db_lock_timeout in targets.toml, or SET lock_timeout first",
+            "this statement waits for a strong lock with no lock timeout: a target turns"
+            " the deploy guard off (db_lock_timeout = 0 in targets.toml); keep it on, or"
+            " SET lock_timeout first",
             statement,
         )
     unbounded = not (memory.statement_timeout or guards.statement_timeout)

@@ -82,6 +82,11 @@ def _section(rule: Rule) -> list[str]:
         facts.append(f"- Servers: {servers}")
     if rule.lock:
         facts.append(f"- Lock: {rule.lock}")
+    if rule.grows_with_table:
+        facts.append(
+            "- Grows with the table: a plan that reads the live table raises it to"
+            " an error on a large table and lowers a warning to info on a small one"
+        )
     if rule.squawk:
         facts.append(f"- squawk: {', '.join(f'`{s}`' for s in rule.squawk)}")
     out += facts

@@ -198,7 +198,8 @@ def _render_env(penv: ProjectEnv, kind: Backend, dialect: str | None) -> Project
 
 def server_context(penv: ProjectEnv, kind: Backend) -> tuple[str | None, checks.Guards]:
     """The declared server version (when linting for the declared dialect) and the
-    timeouts the runner sets on every target, from the project's targets.toml."""
+    timeouts the runner sets on every target: its deploy guard's lock wait unless a
+    target turns it off, and the statement timeout targets.toml declares."""
     declaration = declared.load(penv.project)
     version = declaration.server_version if declaration.dialect == kind.name else None
     settings = [e.settings for e in declaration.envs.values()]
@@ -207,7 +208,9 @@ def server_context(penv: ProjectEnv, kind: Backend) -> tuple[str | None, checks.
     # 0 switches the server's timeout off (PostgreSQL), so it guards nothing.
     settings = settings or [declaration.defaults]
     guards = checks.Guards(
-        lock_timeout=all((s.db_lock_timeout or 0) > 0 for s in settings),
+        # The deploy guard sets a lock wait by default (runner.db.target.Session): only a
+        # target that turns it off (db_lock_timeout = 0) leaves a statement unguarded.
+        lock_timeout=all(s.session().lock_wait(kind) for s in settings),
         statement_timeout=all((s.statement_timeout or 0) > 0 for s in settings),
     )
     return version, guards

@@ -82,6 +82,7 @@ class Rule:
     Text rules set ``pattern`` (searched in the statement, whitespace collapsed and
     upper-cased) and ``unless`` (a match there means the statement is fine);
     ``existing_table`` limits them to ALTERs of tables not created in the same revision.
+    ``grows_with_table``: the cost of the lock grows with the table (see the field).
     """
 
     id: str
@@ -99,6 +100,9 @@ class Rule:
     unless: str | None = None
     existing_table: bool = False
     sql: bool = True  # a check of the SQL (not of the history or the markers)
+    # The lock it takes (or the rewrite or scan under it) lasts as long as the table is
+    # big: a plan that knows the live table raises or lowers it (runner.run.live.judge).
+    grows_with_table: bool = False
 
     def severity_for(self, dialect: str, server_version: str | None) -> Severity | None:
         """This rule's severity on that server, or ``None`` where it does not apply."""

@@ -35,6 +35,12 @@ RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
 assert len(RULES) == len(_RULES), "a rule id is declared twice"
 
 
+def grows_with_table() -> frozenset[str]:
+    """Ids of the rules whose lock lasts as long as the table is big: what a plan that
+    reads the live tables judges by their size (runner.run.live.judge)."""
+    return frozenset(rule.id for rule in _RULES if rule.grows_with_table)
+
+
 def sql_rules() -> list[Rule]:
     """The rules that check SQL (not the history, the markers or the rendering)."""
     return [rule for rule in _RULES if rule.sql]

@@ -23,6 +23,7 @@ from runner.output.results import (
     Direction,
     HistoryResult,
     LintResult,
+    LockSession,
     LogResult,
     MigrateResult,
     PlanResult,
@@ -32,9 +33,11 @@ from runner.output.results import (
     RevisionInfo,
     RoundTripResult,
     RowState,
+    SeverityChange,
     StatusResult,
     VerifyResult,
     describe_revs,
+    human_bytes,
 )
 
 
@@ -200,6 +203,8 @@ def _migrate_text(result: MigrateResult) -> str:
     if result.before == result.after and not result.steps:
         return f"{who(result)}: nothing to do, database at {describe_revs(result.after)}"
     moved = f"{describe_revs(result.before)} -> {describe_revs(result.after)}"
+    if result.lock_timeouts:  # the deploy guard rolled back and retried
+        moved += f" (after {result.lock_timeouts} lock timeout(s), retried)"
     lines = [f"{who(result)}: {result.action} {moved}"]
     if result.action == Direction.DOWNGRADE:  # each step as it ran: from the revision down
         lines += [
@@ -236,8 +241,73 @@ def _plan_text(result: PlanResult) -> str:
         f"-- warning: the SQL of {rev} is not shown: it cannot be rendered offline: {why}"
         for rev, why in result.unrendered.items()
     ]
-    lines += [f"-- lint: {_finding_line(f)}" for f in result.findings]
-    return "\n".join(lines) + "\n" + result.sql.rstrip()
+    lines += [f"-- lint: {_finding_line(f)}{_changed(result, f)}" for f in result.findings]
+    lines += _live_lines(result)
+    return "\n".join(lines) + "\n" + annotated_sql(result).rstrip()
+
+
+def _changed(result: PlanResult, finding: Any) -> str:
+    """`` (raised from warning: orders is large ...)`` for a finding whose severity the
+    size of its table changed, else ``""``."""
+    change = _change_of(result, finding)
+    if change is None:
+        return ""
+    verb = "raised" if change.now == "error" else "lowered"
+    return f" ({verb} from {change.was}: {change.why})"
+
+
+def _change_of(result: PlanResult, finding: Any) -> SeverityChange | None:
+    if result.live is None:
+        return None
+    return next((c for c in result.live.severity_changes
+                 if (c.rule, c.revision, c.statement) == (finding.rule, finding.revision,
+                                                          finding.statement)), None)  # fmt: skip
+
+
+def _live_lines(result: PlanResult) -> list[str]:
+    """The live database's figures for the tables the SQL touches, as SQL comments."""
+    live = result.live
+    if live is None:
+        return []
+    if live.problem:
+        return [f"-- live: the tables' figures could not be read: {live.problem}"]
+    if not live.tables:
+        return ["-- live: the SQL touches no existing table"]
+    lines = [f"-- live ({live.source}):"]
+    for table in live.tables:
+        lines.append(f"--   {table.name}: {table.size}")
+        lines += [f"--     {_session_word(s)} {s.describe()}" for s in table.sessions]
+    return lines
+
+
+def _session_word(session: LockSession) -> str:
+    return "waiting:" if session.waiting else "held by"
+
+
+def annotated_sql(result: PlanResult) -> str:
+    """The plan's SQL with a comment after each statement that touches an existing table:
+    its figures and its lock holders (the SQL itself, the one a plan file digests, is
+    unchanged: these are comments of the display)."""
+    live = result.live
+    if live is None or not live.statements:
+        return result.sql
+    tables = {t.name: t for t in live.tables}
+    sql, out, position = result.sql, [], 0
+    for note in sorted(live.statements, key=lambda n: n.end):
+        line_end = sql.find("\n", note.end)
+        line_end = len(sql) if line_end < 0 else line_end + 1
+        if line_end < position:
+            continue
+        out.append(sql[position:line_end])
+        if not out[-1].endswith("\n"):
+            out.append("\n")
+        for name in note.tables:
+            table = tables[name]
+            held = "; ".join(f"{_session_word(s)} {s.describe()}" for s in table.sessions)
+            out.append(f"-- live: {name}: {table.size}{'; ' + held if held else ''}\n")
+        position = line_end
+    out.append(sql[position:])
+    return "".join(out)
 
 
 _SEVERITY_MARK = {"error": "❌", "warning": "⚠️", "info": "💬"}
@@ -277,13 +347,33 @@ def plan_markdown(results: Sequence[PlanResult]) -> str:
             ]
             parts += [
                 f"| {_SEVERITY_MARK.get(f.severity, f.severity)} {f.severity} | `{f.rule}` |"
-                f" `{f.revision or '-'}` | {_cell(f.message)} |"
+                f" `{f.revision or '-'}` | {_cell(f.message + _changed(result, f))} |"
                 f" {_cell(f.reason) if f.accepted and f.reason else ''} |"
                 for f in result.findings
             ]
-        parts += ["", "<details><summary>SQL</summary>", "", "```sql", result.sql.strip(), "```",
-                  "", "</details>", ""]  # fmt: skip
+        parts += _live_markdown(result)
+        parts += ["", "<details><summary>SQL</summary>", "", "```sql",
+                  annotated_sql(result).strip(), "```", "", "</details>", ""]  # fmt: skip
     return redact.scrub("\n".join(parts))
+
+
+def _live_markdown(result: PlanResult) -> list[str]:
+    """The tables the SQL touches, as the live database sees them, in a table."""
+    live = result.live
+    if live is None:
+        return []
+    if live.problem:
+        return ["", f"> ⚠️ The tables' figures could not be read: {_cell(live.problem)}"]
+    if not live.tables:
+        return []
+    rows = [
+        f"| `{t.name}` | {'?' if t.rows is None else f'~{t.rows}'} | {human_bytes(t.bytes)} |"
+        f" {_cell('; '.join(f'{_session_word(s)} {s.describe()}' for s in t.sessions))} |"
+        for t in live.tables
+    ]
+    return ["", f"Live tables ({live.source}):", "",
+            "| table | rows | size | sessions with locks on it |", "|---|---|---|---|",
+            *rows]  # fmt: skip
 
 
 def _cell(text: str | None) -> str:

@@ -43,6 +43,7 @@ class Direction(_Word):
     REPAIR = "repair"  # repair re-recorded a checksum
     ACKNOWLEDGE = "acknowledge"  # repair accepted the log as it was (a failed run, old breaks)
     LOG_CREATED = "log-created"  # the first row: the revisions the database was at
+    FINGERPRINT = "fingerprint"  # the schema's digest after a write (runner.adopt)
 
 
 class RowState(_Word):
@@ -53,6 +54,7 @@ class RowState(_Word):
     STARTED = "started"  # an in-progress row that a later row of its run closed
     INTERRUPTED = "interrupted"  # an in-progress row nothing closed: the run was killed
     RECORDED = "recorded"  # a row about the log itself (log-created, acknowledge)
+    LOCK_TIMEOUT = "lock timeout"  # an attempt that gave up waiting for a lock, kept nothing
 
 
 class CaseStatus(_Word):
@@ -125,6 +127,103 @@ class LastChange:
 
 
 @dataclass(frozen=True)
+class LockSession:
+    """Another session holding (or awaiting) a lock on a table, or one with an open
+    transaction where locks per table cannot be read. Never its query: that may hold
+    literals (a password, a customer's data)."""
+
+    pid: int
+    user: str
+    application: str
+    state: str
+    transaction_seconds: int | None  # how long its transaction has been open
+    locks: list[str] = field(default_factory=list)  # lock modes (PostgreSQL)
+    waiting: bool = False  # it waits for a lock here rather than holding one
+
+    def describe(self) -> str:
+        """``pid 4242 (user app, application psql, idle in transaction, transaction open
+        12 s, AccessShareLock)``: for an error line or a plan."""
+        parts = [f"user {self.user or '?'}"]
+        if self.application:
+            parts.append(f"application {self.application}")
+        if self.state:
+            parts.append(self.state)
+        if self.transaction_seconds is not None:
+            parts.append(f"transaction open {self.transaction_seconds} s")
+        if self.locks:
+            parts.append(("waiting for " if self.waiting else "") + ", ".join(self.locks))
+        return f"pid {self.pid} ({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class TableFacts:
+    """What the live database says of one table a plan's SQL touches."""
+
+    name: str
+    rows: int | None  # the planner's estimate (None: never analysed)
+    bytes: int | None  # table, indexes and TOAST
+    sessions: list[LockSession] = field(default_factory=list)
+
+    @property
+    def size(self) -> str:
+        """``~20000 rows, 1.4 MiB``: the figures for people."""
+        rows = "rows unknown (never analysed)" if self.rows is None else f"~{self.rows} rows"
+        return f"{rows}, {human_bytes(self.bytes)}" if self.bytes is not None else rows
+
+
+def human_bytes(count: int | None) -> str:
+    """``1.4 MiB``.
+
+    >>> human_bytes(1536), human_bytes(0), human_bytes(3 * 1024**3)
+    ('1.5 KiB', '0 B', '3.0 GiB')
+    """
+    if count is None:
+        return "size unknown"
+    value, unit = float(count), "B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            break
+        value /= 1024
+    return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
+
+
+@dataclass(frozen=True)
+class StatementTables:
+    """One statement of a plan's SQL and the existing tables it touches; ``end`` is
+    where the statement ends in the plan's ``sql`` (notes are shown after it)."""
+
+    revision: str
+    statement: str  # on one line, at most 200 characters
+    tables: list[str]
+    end: int
+
+
+@dataclass(frozen=True)
+class SeverityChange:
+    """A lint finding whose severity the size of its table raised (or lowered)."""
+
+    rule: str
+    revision: str | None
+    statement: str | None
+    was: str
+    now: str
+    why: str
+
+
+@dataclass(frozen=True)
+class LivePlan:
+    """A plan's view of the live database: the tables its statements touch, their size
+    and lock holders, and the findings whose severity that changed."""
+
+    source: str  # where the figures come from
+    tables: list[TableFacts] = field(default_factory=list)
+    statements: list[StatementTables] = field(default_factory=list)
+    severity_changes: list[SeverityChange] = field(default_factory=list)
+    limits: dict[str, int] = field(default_factory=dict)
+    problem: str | None = None  # why the figures could not be read (the plan still stands)
+
+
+@dataclass(frozen=True)
 class MigrateResult:
     """``upgrade``, ``downgrade``, ``stamp``: what ran and where the database ended."""
 
@@ -135,6 +234,7 @@ class MigrateResult:
     after: list[str]
     steps: list[RevisionInfo]
     target: str | None = None  # the declared target (prod, tenants/acme), if any
+    lock_timeouts: int = 0  # attempts that gave up waiting for a lock and were retried
 
 
 @dataclass(frozen=True)
@@ -155,6 +255,7 @@ class PlanResult:
     action: str = "upgrade"  # downgrade: the SQL a rollback would run (review only)
     destination: str = "heads"
     target: str | None = None  # the declared target (prod, tenants/acme), if any
+    live: LivePlan | None = None  # the tables the SQL touches, read from the database
 
 
 @dataclass(frozen=True)

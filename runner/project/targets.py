@@ -18,6 +18,11 @@ rules of :mod:`runner.project.resolve` (``--url``, ``<NAME>_DATABASE_URL``, its
     A named environment (``dev``, ``staging``, ``prod``): where its URL comes
     from (one of ``url_env``, ``url_file``, ``sqlite``, ``url``; without one,
     the variable ``<PROJECT>_<ENV>_DATABASE_URL`` or its ``_FILE``), and settings.
+``[objects]``
+    Which database objects the project owns, for ``adopt``, ``drift``, ``diff``
+    and the schema fingerprint: ``include`` and ``exclude``, lists of
+    shell-style patterns matched against object names (``include`` empty: all),
+    and ``schemas``, the schemas to look in (default: the connection's own).
 ``[group.NAME]``
     A fleet of identical databases (tenants, shards): members listed by
     ``members_env`` or ``members_file`` (one ``NAME URL`` or ``URL`` per line),
@@ -45,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.db.backends import NAMES, backend
-from runner.db.target import Session, Target, file_target, parse_url
+from runner.db.target import Session, SizeLimits, Target, file_target, parse_url
 from runner.errors import ConfigError, Refused
 from runner.project import resolve
 from runner.project.repository import Project, env_stem
@@ -73,8 +78,13 @@ class Settings:
     ``lock_timeout``: seconds to wait for another run's lock (``--lock-timeout``).
     ``statement_timeout`` and ``db_lock_timeout``: the database session's statement
     timeout and lock wait (PostgreSQL ``statement_timeout`` / ``lock_timeout``; MySQL
-    ``max_execution_time`` or MariaDB ``max_statement_time`` / ``lock_wait_timeout``).
+    ``max_execution_time`` or MariaDB ``max_statement_time`` / ``lock_wait_timeout`` and
+    ``innodb_lock_wait_timeout``). The lock wait is the deploy guard: 5 s unless set,
+    ``0`` turns it off. ``lock_retries`` and ``lock_retry_backoff``: how often, and after
+    what first pause, a revision that gave up waiting for a lock is tried again.
     ``schema``: PostgreSQL ``search_path``. ``protected``: writes need confirming.
+    ``large_table_rows``/``large_table_bytes``/``small_table_rows``: the sizes at which a
+    plan raises a blocking operation's finding to an error, or lowers it to info.
     """
 
     protected: bool = False
@@ -82,12 +92,28 @@ class Settings:
     statement_timeout: float | None = None
     db_lock_timeout: float | None = None
     schema: str | None = None
+    lock_retries: int | None = None
+    lock_retry_backoff: float | None = None
+    large_table_rows: int | None = None
+    large_table_bytes: int | None = None
+    small_table_rows: int | None = None
 
     def session(self) -> Session:
-        return Session(self.statement_timeout, self.db_lock_timeout, self.schema)
+        return Session(self.statement_timeout, self.db_lock_timeout, self.schema,
+                       self.lock_retries, self.lock_retry_backoff)  # fmt: skip
+
+    def sizes(self) -> SizeLimits:
+        """The thresholds a plan judges table sizes by (the defaults where unset)."""
+        given = {"large_rows": self.large_table_rows, "large_bytes": self.large_table_bytes,
+                 "small_rows": self.small_table_rows}  # fmt: skip
+        return SizeLimits(**{key: value for key, value in given.items() if value is not None})
 
 
-_SETTING_KEYS = {"protected", "lock_timeout", "statement_timeout", "db_lock_timeout", "schema"}
+_SETTING_KEYS = {"protected", "lock_timeout", "statement_timeout", "db_lock_timeout", "schema",
+                 "lock_retries", "lock_retry_backoff", "large_table_rows", "large_table_bytes",
+                 "small_table_rows"}  # fmt: skip
+_COUNTS = {"lock_retries": 100, "large_table_rows": 10**15, "large_table_bytes": 10**18,
+           "small_table_rows": 10**15}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -127,6 +153,10 @@ class Declaration:
     defaults: Settings = field(default_factory=Settings)
     envs: dict[str, EnvSpec] = field(default_factory=dict)
     groups: dict[str, GroupSpec] = field(default_factory=dict)
+    # [objects]: the objects the project owns (adopt, drift, diff, fingerprints).
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    schemas: tuple[str, ...] = ()
 
     @property
     def declares_targets(self) -> bool:
@@ -188,6 +218,14 @@ class _Reader:
             raise self.fail(where, f"{key} must be a number of seconds (0 to 604800)")
         return float(value)
 
+    def count(self, where: str, table: Mapping[str, Any], key: str) -> int | None:
+        value = table.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _COUNTS[key]:
+            raise self.fail(where, f"{key} must be a whole number (0 to {_COUNTS[key]})")
+        return value
+
     def settings(self, where: str, table: Mapping[str, Any], base: Settings) -> Settings:
         protected = table.get("protected", base.protected)
         if not isinstance(protected, bool):
@@ -205,11 +243,24 @@ class _Reader:
                 self.seconds(where, table, "db_lock_timeout"), base.db_lock_timeout
             ),
             schema=schema or base.schema,
+            lock_retries=_first_int(self.count(where, table, "lock_retries"), base.lock_retries),
+            lock_retry_backoff=_first(
+                self.seconds(where, table, "lock_retry_backoff"), base.lock_retry_backoff
+            ),
+            large_table_rows=_first_int(
+                self.count(where, table, "large_table_rows"), base.large_table_rows
+            ),
+            large_table_bytes=_first_int(
+                self.count(where, table, "large_table_bytes"), base.large_table_bytes
+            ),
+            small_table_rows=_first_int(
+                self.count(where, table, "small_table_rows"), base.small_table_rows
+            ),
         )
 
     def declaration(self, data: dict[str, Any]) -> Declaration:
         self.keys("top level", data, {"dialect", "server_version", "default", "defaults", "env",
-                                      "group"})  # fmt: skip
+                                      "group", "objects"})  # fmt: skip
         dialect = self.text("dialect", data, "dialect")
         if dialect is not None:
             if backend(dialect).name not in NAMES:
@@ -235,9 +286,19 @@ class _Reader:
         default = self.text("default", data, "default")
         if default is not None and default not in envs and default not in groups:
             raise self.fail("default", f"{default!r} is no [env.*] or [group.*] in this file")
+        objects = self.table("objects", data.get("objects", {}))
+        self.keys("[objects]", objects, {"include", "exclude", "schemas"})
         return Declaration(self.project, self.path, dialect,
                            None if version is None else str(version), default, defaults, envs,
-                           groups)  # fmt: skip
+                           groups, *(self.patterns("[objects]", objects, key)
+                                     for key in ("include", "exclude", "schemas")))  # fmt: skip
+
+    def patterns(self, where: str, table: Mapping[str, Any], key: str) -> tuple[str, ...]:
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip()
+                                                  for v in value):  # fmt: skip
+            raise self.fail(where, f"{key} must be a list of non-empty strings")
+        return tuple(v.strip() for v in value)
 
     def table(self, where: str, value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -295,6 +356,10 @@ class _Reader:
 
 
 def _first(value: float | None, fallback: float | None) -> float | None:
+    return fallback if value is None else value
+
+
+def _first_int(value: int | None, fallback: int | None) -> int | None:
     return fallback if value is None else value
 
 
@@ -796,7 +861,8 @@ dialect = "{kind.name}"
 # [defaults]
 # lock_timeout = 60          # seconds to wait for another run's lock
 # statement_timeout = 300    # the database session's statement timeout, seconds
-# db_lock_timeout = 5        # how long a statement may wait for a table lock, seconds
+# db_lock_timeout = 5        # how long a statement may wait for a table lock (0: no limit)
+# lock_retries = 3           # tries again after a lock timeout, pausing 2 s, 4 s, 8 s
 
 # [env.dev]
 # {dev}

@@ -272,10 +272,10 @@ def _reflect_tables(
 
 
 def _checks(
-    inspector: sa.Inspector, names: list[str]
+    inspector: sa.Inspector, names: list[str], schema: str | None = None
 ) -> dict[tuple[str | None, str], list[dict[str, object]]]:
     try:
-        found = inspector.get_multi_check_constraints(filter_names=names)
+        found = inspector.get_multi_check_constraints(schema=schema, filter_names=names)
     except (NotImplementedError, NotSupportedError):  # dialects without CHECK reflection
         return {}
     return {key: [dict(check) for check in value] for key, value in found.items()}

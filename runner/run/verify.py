@@ -171,6 +171,8 @@ def _failed_run(project: str, entries: Sequence[LogEntry], blocks: bool) -> list
     newest = next((e for e in reversed(entries) if e.direction != Direction.LOG_CREATED), None)
     if not blocks or newest is None or newest.success or newest.direction == Direction.ACKNOWLEDGE:
         return []
+    if newest.kept_nothing:  # a lock timeout before the revision changed anything
+        return []
     what = (
         f"stopped during {newest.direction} {newest.revision} (started"
         f" {newest.started_at:%Y-%m-%d %H:%M} UTC; killed?)"

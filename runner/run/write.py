@@ -35,6 +35,7 @@ import datetime as dt
 import enum
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -45,14 +46,22 @@ from alembic.script import Script
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from runner.db import DEFAULT_LOCK_TIMEOUT, locking
+from runner.db import DEFAULT_LOCK_TIMEOUT, guard, locking
 from runner.db.backends import Backend, LockKind, backend
 from runner.db.connect import begin_plainly, classify, read_only
+from runner.db.tables import touched
+from runner.db.target import Session
 from runner.errors import DatabaseUnreachable, MigrationFailed, Refused, RunnerError
-from runner.output.results import Direction, MigrateResult, VerifyResult, describe_revs
+from runner.output.results import (
+    Direction,
+    MigrateResult,
+    RevisionInfo,
+    VerifyResult,
+    describe_revs,
+)
 from runner.project.environment import ProjectEnv
 from runner.project.revisions import calls_autocommit_block, describe_move
-from runner.run import changelog, newer, provenance, verify
+from runner.run import changelog, newer, provenance, retry, verify
 from runner.run.changelog import ChangeLog, LogEntry
 from runner.run.envpass import EnvRun, PrepareHook, StepsFn, run_env
 from runner.run.session import UNCHANGED, open_connection, read_env
@@ -97,12 +106,24 @@ class WriteOptions:
     per_revision: bool = False  # one transaction per revision instead of one for the run
     plan_digest: str = ""  # set by `apply`: which reviewed plan this run executes
     lock_timeout_given: bool = False  # on the command line: it wins over a target's own
+    # The deploy guard from the command line (--db-lock-timeout, --lock-retries): when
+    # given, they win over the target's settings.
+    db_lock_timeout: float | None = None
+    lock_retries: int | None = None
 
     def for_target(self, lock_timeout: float | None) -> WriteOptions:
         """These options on a target whose targets file sets ``lock_timeout``."""
         if lock_timeout is None or self.lock_timeout_given:
             return self
         return dataclasses.replace(self, lock_timeout=lock_timeout)
+
+    def session(self, session: Session) -> Session:
+        """A target's session settings with the command line's guard over them."""
+        if self.db_lock_timeout is not None:
+            session = dataclasses.replace(session, db_lock_timeout=self.db_lock_timeout)
+        if self.lock_retries is not None:
+            session = dataclasses.replace(session, lock_retries=self.lock_retries)
+        return session
 
 
 DEFAULT_OPTIONS = WriteOptions()
@@ -136,11 +157,15 @@ class _Recorder:
         self.last = changelog.utcnow()
         self.last_clock = time.perf_counter()
         self.heads: tuple[str, ...] | None = None  # after the last recorded step
+        self.done: list[str] = []  # revisions of the steps recorded so far
+        self.watch: retry.WriteWatch | None = None  # told when the next revision starts
 
     def __call__(self, ctx: MigrationContext, step: MigrationInfo, heads: tuple[str, ...]) -> None:
         started, self.last = self.last, changelog.utcnow()
         clock, self.last_clock = self.last_clock, time.perf_counter()
         self.heads = heads
+        if step.up_revision_id and not step.is_stamp:
+            self.done.append(step.up_revision_id)
         noted = (step, started, self.last, int((self.last_clock - clock) * 1000))
         self.say(step, noted[3])
         if self.buffered and ctx.connection is self.connection:
@@ -148,6 +173,8 @@ class _Recorder:
         else:
             assert ctx.connection is not None
             self.change_log.append(ctx.connection, *self._entries(*noted))
+        if self.watch is not None:
+            self.watch.reset()  # what follows belongs to the next revision
 
     def say(self, step: MigrationInfo, duration_ms: int) -> None:
         """One line per step as it finishes, with its time (Flyway's habit, not Alembic's
@@ -255,27 +282,68 @@ def run_write(
     database must still be where the plan starts).
     """
     provenance.prefetch(os.environ, penv.project.root, penv.project.path)  # while we connect
+    session = options.session(penv.target.session)
+    if session != penv.target.session:
+        penv = penv.pointed_at(dataclasses.replace(penv.target, session=session))
+    first: _Write | None = None
+    timeouts = 0
+    committed: list[Script] = []  # by attempts that then gave up waiting for a lock
     with (
         open_connection(penv, options.lock_timeout) as connection,
         locking.hold(connection, penv.name, options.lock_timeout),
     ):
-        write = _Write(penv, connection, action, steps_fn, options, check, precheck, context_kw)
+        watch = retry.WriteWatch(connection)
         try:
-            before, run = write.run(write.mode())
-        except DBAPIError as exc:  # bookkeeping or a commit, outside any step
-            if locking.busy(exc):
-                raise  # SQLite's write lock: the lock's own timeout, reported by locking.hold
-            where = write.where()
-            raise classify(exc, penv.name, penv.target, f"running {action}", where) from exc
-    after = run.heads_after if run.heads_after is not None else before
+            while True:
+                attempt = retry.Attempt(timeouts + 1, session.retries + 1)
+                # We hold the project's lock across attempts: the database moved only by
+                # our own committed revisions, so what ``precheck`` checked still holds.
+                write = _Write(penv, connection, action, steps_fn, options, check,
+                               precheck if first is None else None, context_kw, attempt=attempt,
+                               watch=watch)  # fmt: skip
+                try:
+                    before, run = write.run(write.mode())
+                    break
+                except retry.TryAgain as again:
+                    first = first or write
+                    committed += write.committed()
+                    log.warning("%s", again)
+                    time.sleep(again.wait)
+                    timeouts += 1
+                except DBAPIError as exc:  # bookkeeping or a commit, outside any step
+                    if locking.busy(exc):
+                        raise  # SQLite's write lock: the lock's own timeout (locking.hold)
+                    where = write.where()
+                    raise classify(exc, penv.name, penv.target, f"running {action}", where) from exc
+        finally:
+            watch.close()
+        if first is not None:
+            before = first.before
+        after = run.heads_after if run.heads_after is not None else before
+        if run.heads_after is not None or committed:  # steps ran: the schema, for drift
+            from runner.run.fingerprint import after_write
+
+            after_write(penv, connection, write.hook.log if write.hook else None, after,
+                        options.plan_digest)  # fmt: skip
+    done = [*committed, *(getattr(s, "revision", None) for s in run.planned)]
     return MigrateResult(
         project=penv.name,
         url=penv.target.display,
         action=action,
         before=list(before),
         after=list(after),
-        steps=[penv.info(s.revision) for s in run.planned if hasattr(s, "revision")],
+        steps=_infos(penv, done),
+        lock_timeouts=timeouts,
     )
+
+
+def _infos(penv: ProjectEnv, scripts: Sequence[Script | None]) -> list[RevisionInfo]:
+    """The revisions of ``scripts``, each once, in order."""
+    seen: dict[str, RevisionInfo] = {}
+    for script in scripts:
+        if isinstance(script, Script) and script.revision not in seen:
+            seen[script.revision] = penv.info(script)
+    return list(seen.values())
 
 
 class _OwnConnection(Exception):
@@ -300,6 +368,16 @@ class _Write:
     per_step_commits: bool = False  # each step commits (PER_REVISION, MARKED)
     hook: _Recorder | None = None
     needs_autocommit: bool = False  # a step to run calls autocommit_block
+    attempt: retry.Attempt = retry.FIRST
+    watch: retry.WriteWatch | None = None  # changes made by the running revision
+    env_connects_itself: bool = False  # a stock env.py: the watch cannot see its statements
+
+    def committed(self) -> list[Script]:
+        """Revisions this write committed one by one (before it failed)."""
+        if not self.per_step_commits or self.hook is None:
+            return []
+        found = [self.penv.script.get_revision(rev) for rev in self.hook.done]
+        return [script for script in found if script is not None]
 
     def mode(self) -> WriteMode:
         """Decide, once, how this write uses transactions."""
@@ -356,7 +434,7 @@ class _Write:
         and the write starts over in two passes.
         """
         hook = _Recorder(self.penv, None, self.options, self.connection, buffered=True)
-
+        hook.watch = self.watch
         self.hook = hook
 
         def prepare(seen: EnvRun, context: MigrationContext) -> None:
@@ -391,6 +469,7 @@ class _Write:
             transaction.rollback()
             raise
         self.before, self.started = before.current, True
+        self.env_connects_itself = not before.used_our_connection
         self.per_step_commits = mode in {WriteMode.PER_REVISION, WriteMode.MARKED}
         self.say_what_holds(before)
         shared = mode is WriteMode.SHARED_TRANSACTION and before.used_our_connection
@@ -401,6 +480,7 @@ class _Write:
                 # the runners' lock file (runner.db.locking) still keeps them apart.
                 begin_plainly(connection)
         hook = self.hook = _Recorder(self.penv, log_, self.options, connection, buffered=shared)
+        hook.watch = self.watch
         migrate_in = {
             WriteMode.SHARED_TRANSACTION: self.in_one_transaction,
             WriteMode.PER_REVISION: self.per_revision,
@@ -440,6 +520,8 @@ class _Write:
         self, migrate_in: Callable[[_Recorder], EnvRun], hook: _Recorder, mode: WriteMode
     ) -> EnvRun:
         """Migrate with ``migrate_in``; on failure record it and say where we are."""
+        if self.watch is not None:
+            self.watch.reset()
         try:
             return migrate_in(hook)
         except MigrationFailed as exc:
@@ -491,14 +573,17 @@ class _Write:
                 project=exc.project,
             )
         log_ = hook.change_log
+        timed_out: _TimedOut | None = None
         try:
             if connection.in_transaction():
                 connection.rollback()
+            timed_out = self.timed_out(exc, mode)
             log_.forget()
             with connection.begin():
                 current = read_env(self.penv, connection).current
                 log_.ensure(connection, current)  # the rollback may have taken a new table
-                log_.append(connection, self.failure_entry(hook, exc))
+                row_error = timed_out.row if timed_out is not None else str(exc)
+                log_.append(connection, self.failure_entry(hook, exc, row_error))
         except (DBAPIError, RunnerError) as recording:
             lost = connection.invalidated or isinstance(recording, DatabaseUnreachable)
             error: type[RunnerError] = DatabaseUnreachable if lost else MigrationFailed
@@ -507,8 +592,43 @@ class _Write:
                 f" ({_reason(recording)}); the database is at {where_before}",
                 project=exc.project,
             )
+        if timed_out is not None:
+            return timed_out.error(self, exc, describe_revs(current))
         return MigrationFailed(
             f"{exc.message}; database is at {describe_revs(current)}", project=exc.project
+        )
+
+    def timed_out(self, exc: MigrationFailed, mode: WriteMode) -> _TimedOut | None:
+        """What a failure that gave up waiting for a lock means for this attempt (call
+        after the rollback: it asks the database who holds the table); None for any
+        other failure."""
+        cause = retry.lock_timeout_cause(exc)
+        kind = backend(self.connection.dialect.name)
+        if cause is None or not kind.lock_timed_out(cause):
+            return None
+        tables = touched(cause.statement or "", kind.sqlglot_dialect)
+        revision = (exc.failed_step or ("", (), ""))[0]
+        script = self.penv.script.get_revision(revision) if revision else None
+        outside = mode is WriteMode.MARKED or (
+            script is not None
+            and calls_autocommit_block(script, self.action is not Direction.DOWNGRADE)
+        )
+        # A CONCURRENTLY statement cut short leaves an INVALID index behind: never "nothing".
+        exempt = bool(kind.lock_exempt) and re.search(
+            kind.lock_exempt or "", cause.statement or "", re.IGNORECASE | re.DOTALL
+        )
+        untouched = (
+            self.watch is not None and not self.env_connects_itself and self.watch.writes == 0
+        )
+        kept_nothing = not exempt and (not outside or untouched)
+        wait = self.penv.target.session.lock_wait(kind)
+        return _TimedOut(
+            tables=", ".join(t.shown for t in tables) or "a table",
+            blockers=guard.blockers(self.connection, kind, tables),
+            wait=wait or 0.0,
+            kept_nothing=kept_nothing,
+            attempt=self.attempt,
+            pause=retry.pause(self.penv.target.session.backoff, self.attempt),
         )
 
     def where(self) -> str:
@@ -525,7 +645,7 @@ class _Write:
             return describe_revs(hook.heads)
         return describe_revs(self.before)
 
-    def failure_entry(self, hook: _Recorder, exc: MigrationFailed) -> LogEntry:
+    def failure_entry(self, hook: _Recorder, exc: MigrationFailed, error: str) -> LogEntry:
         """The failure row: the failing revision's file and checksum, and how long the
         step ran before it failed (from the recorder's clock, in milliseconds)."""
         revision, downs, description = exc.failed_step or ("", (), "")
@@ -538,7 +658,7 @@ class _Write:
         return hook.change_log.entry(
             revision=revision, down_revisions=list(downs), direction=self.action,
             description=description, path=path, checksum=checksum, started=hook.last,
-            success=False, error=str(exc), plan_digest=self.options.plan_digest,
+            success=False, error=error, plan_digest=self.options.plan_digest,
             duration_ms=duration_ms,
         )  # fmt: skip
 
@@ -571,6 +691,8 @@ class _Write:
                         checksum="", started=changelog.utcnow(), success=False,
                         error=changelog.IN_PROGRESS, plan_digest=self.options.plan_digest,
                     ))  # fmt: skip
+            if self.watch is not None:
+                self.watch.reset()  # the in-progress row is bookkeeping, not the revision
             run = run_env(
                 penv, _only(step), connection, on_step=hook, per_migration=True,
                 **self.context_kw,
@@ -581,6 +703,67 @@ class _Write:
             total.applied += run.applied
             total.heads_after = run.heads_after
         return total
+
+
+@dataclass(frozen=True)
+class _TimedOut:
+    """A revision that gave up waiting for a lock: on what, behind whom, whether nothing
+    of it was kept (then it may be tried again), which attempt it was."""
+
+    tables: str
+    blockers: str
+    wait: float
+    kept_nothing: bool
+    attempt: retry.Attempt
+    pause: float
+
+    @property
+    def retries(self) -> bool:
+        return self.kept_nothing and not self.attempt.last
+
+    @property
+    def row(self) -> str:
+        """The failure row's error: exactly what happened, and what the run does next."""
+        behind = f"; {self.blockers}" if self.blockers else ""
+        if not self.kept_nothing:
+            return (f"lock timeout on {self.tables} after part of the revision was committed"
+                    f" (not retried){behind}")  # fmt: skip
+        head = changelog.LOCK_TIMEOUT.format(attempt=self.attempt)
+        then = f"will retry in {self.pause:.1f} s" if self.retries else "gave up"
+        return f"{head}: {then}; waited {self.wait:g} s for {self.tables}{behind}"
+
+    def error(self, write: _Write, exc: MigrationFailed, where: str) -> RunnerError:
+        """What to raise: :class:`retry.TryAgain`, or the run's failure naming it all."""
+        step = _step_words(exc)
+        behind = f" ({self.blockers})" if self.blockers else ""
+        if self.retries:
+            return retry.TryAgain(
+                f"lock timeout: {step} waited {self.wait:g} s for"
+                f" {self.tables}{behind}; rolled back ({self.attempt}), trying again in"
+                f" {self.pause:.1f} s",
+                self.pause, exc.failed_step, project=exc.project,
+            )  # fmt: skip
+        if not self.kept_nothing:
+            return MigrationFailed(
+                f"lock timeout: {step} waited {self.wait:g} s for {self.tables}{behind} after"
+                " part of it was committed (DDL commits itself, or autocommit_block), so it"
+                f" was not retried; database is at {where}; check the revision's objects by"
+                f" hand (runner verify {write.penv.name})",
+                exc.failed_step, project=exc.project,
+            )  # fmt: skip
+        return MigrationFailed(
+            f"lock timeout: {step} could not lock {self.tables} within {self.wait:g} s in"
+            f" {self.attempt.total} attempt(s){behind}; nothing of it was kept, database is"
+            f" at {where}; run again once the table is free, or raise db_lock_timeout or"
+            " lock_retries for this target (targets.toml, --db-lock-timeout, --lock-retries)",
+            exc.failed_step, project=exc.project,
+        )  # fmt: skip
+
+
+def _step_words(exc: MigrationFailed) -> str:
+    """``upgrade a1 -> a2 (add a note)`` from a failure's message (``failed in ...: why``)."""
+    text = exc.message.removeprefix("failed in ")
+    return text.split(": ", 1)[0] if text != exc.message else "a revision"
 
 
 def _reason(exc: BaseException) -> str:

@@ -27,6 +27,7 @@ MODULES = (
     "tests.test_errors",
     "tests.test_plan_apply",
     "tests.test_secrets",
+    "tests.test_guards",
 )
 GROUPS = ("concurrency", "faults", "configuration", "inputs", "history", "log", "plans", "secrets")
 

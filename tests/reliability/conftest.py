@@ -71,15 +71,37 @@ def _drop_leftovers(version: str) -> None:
             _drop_cluster(version, folder.name)
 
 
-def _free_port() -> int:
-    """A loopback port no server listens on, from a range of our own."""
+def _free_port(skip: int = 0) -> int:
+    """A loopback port no server listens on, from a range of our own. The scan starts at
+    an offset of this process's own, so sessions side by side rarely pick the same one."""
     import socket
 
-    for port in range(5441, 5541):
+    ports = list(range(5441, 5541))
+    start = (os.getpid() + skip * 7) % len(ports)
+    for port in ports[start:] + ports[:start]:
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) != 0:
                 return port
     raise AssertionError("no free port between 5441 and 5540 for a private cluster")
+
+
+def _started(version: str, name: str, attempts: int = 5) -> PrivateServer:
+    """A new cluster, started. Another session may take the port between our probe and
+    our start: then the start fails, and the next attempt scans from elsewhere."""
+    for attempt in range(attempts):
+        port = _free_port(attempt)
+        subprocess.run(
+            ["pg_createcluster", version, name, "-p", str(port), "--",
+             "--auth-host=scram-sha-256", "--auth-local=peer"], check=True, capture_output=True,
+        )  # fmt: skip
+        server = PrivateServer(version, name, port)
+        try:
+            server.ctl("start")
+            server.wait_ready()
+            return server
+        except (subprocess.CalledProcessError, AssertionError):
+            _drop_cluster(version, name)
+    raise AssertionError(f"no private PostgreSQL cluster started in {attempts} attempts")
 
 
 @pytest.fixture(scope="session")
@@ -98,15 +120,10 @@ def private_pg() -> Iterator[PrivateServer]:
     _drop_leftovers(version)
     # Named after this process, on a port nobody uses: test sessions running side by
     # side on one machine (two checkouts, two CI jobs) never share or drop each other's.
-    name, port = f"dalembic_{os.getpid()}", _free_port()
-    subprocess.run(
-        ["pg_createcluster", version, name, "-p", str(port), "--", "--auth-host=scram-sha-256",
-         "--auth-local=peer"], check=True, capture_output=True,
-    )  # fmt: skip
-    server = PrivateServer(version, name, port)
+    name = f"dalembic_{os.getpid()}"
+    server = _started(version, name)
+    port = server.port
     try:
-        server.ctl("start")
-        server.wait_ready()
         subprocess.run(
             ["su", "postgres", "-c",
              f"psql -h /var/run/postgresql -p {port} -qc \"CREATE ROLE app LOGIN SUPERUSER"
@@ -129,10 +146,14 @@ class Process:
     """A runner in a process of its own, to signal, kill or race."""
 
     def __init__(
-        self, run: Runner, *args: str, seconds: float = 0, env: dict[str, str] | None = None
-    ) -> None:
+        self, run: Runner, *args: str, seconds: float = 0, env: dict[str, str] | None = None,
+        gate: Path | None = None,
+    ) -> None:  # fmt: skip
         environ = {**os.environ, **run.env, "RUNNER_ROOT": str(run.root),
                    "SLOWPOKE_SECONDS": str(seconds), **(env or {})}  # fmt: skip
+        if gate is not None:  # the slow step holds until the test calls open_gate()
+            environ["SLOWPOKE_GATE"] = str(gate)
+        self.gate = gate
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "runner", *args], env=environ, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True,
@@ -149,6 +170,11 @@ class Process:
                 return
             assert time.monotonic() < deadline, "".join(self.seen)
         raise AssertionError(f"the runner ended before {text!r}:\n{''.join(self.seen)}")
+
+    def open_gate(self) -> None:
+        """Let the slow step of this run go on (it was started with ``gate=``)."""
+        assert self.gate is not None
+        self.gate.touch()
 
     def signal(self, signum: signal.Signals) -> None:
         self.proc.send_signal(signum)

@@ -80,11 +80,12 @@ def test_eight_projects_share_one_database_at_once(run: Runner, root: Path, db: 
 @case("concurrency", "an upgrade and a downgrade of one project racing",
       exit_code="0 for both", message="the later one waits for the lock, naming the holder",
       database="where the later one left it (s2)", log="consistent: verify passes")  # fmt: skip
-def test_upgrade_racing_downgrade(run: Runner, slow: Database) -> None:
-    upgrading = Process(run, "upgrade", "slowpoke", seconds=1.5)
+def test_upgrade_racing_downgrade(run: Runner, slow: Database, tmp_path: Path) -> None:
+    upgrading = Process(run, "upgrade", "slowpoke", seconds=60, gate=tmp_path / "gate")
     upgrading.wait_for(IN_S2)
     downgrading = Process(run, "downgrade", "slowpoke", "-1", "--lock-timeout", "60")
     downgrading.wait_for("waiting up to")
+    upgrading.open_gate()
     assert upgrading.finish().returncode == 0
     done = downgrading.finish()
     assert done.returncode == 0, done.stderr
@@ -228,8 +229,8 @@ def _kill(db: Database, session: int) -> None:
       message="lost the connection while waiting for the migration lock: ...; nothing was"
       " changed", database="where the holder leaves it", log="consistent: verify passes",
       backends="PostgreSQL, MariaDB")  # fmt: skip
-def test_a_waiting_run_whose_session_is_killed(run: Runner, slow: Database) -> None:
-    holder = Process(run, "upgrade", "slowpoke", seconds=3)
+def test_a_waiting_run_whose_session_is_killed(run: Runner, slow: Database, tmp_path: Path) -> None:
+    holder = Process(run, "upgrade", "slowpoke", seconds=60, gate=tmp_path / "gate")
     holder.wait_for(IN_S2)
     [holding] = _sessions(slow)
     waiter = Process(run, "upgrade", "slowpoke", "--lock-timeout", "60")
@@ -239,6 +240,7 @@ def test_a_waiting_run_whose_session_is_killed(run: Runner, slow: Database) -> N
     line = one_line(waiter.finish(), 3)
     assert "while waiting for the migration lock" in line
     assert "nothing was changed" in line
+    holder.open_gate()
     assert holder.finish().returncode == 0
     settle(run, "slowpoke", HEAD)
 
@@ -249,14 +251,17 @@ def test_a_waiting_run_whose_session_is_killed(run: Runner, slow: Database) -> N
       message="...; the connection was lost and the project's lock with it, so the failure"
       " is not in the change log; the database is at base", database="head (a waiter finished)",
       log="consistent: no row from the killed run", backends="PostgreSQL")  # fmt: skip
-def test_the_holder_is_terminated_with_waiters_queued(run: Runner, slow: Database) -> None:
-    holder = Process(run, "upgrade", "slowpoke", seconds=2)
+def test_the_holder_is_terminated_with_waiters_queued(
+    run: Runner, slow: Database, tmp_path: Path
+) -> None:
+    holder = Process(run, "upgrade", "slowpoke", seconds=60, gate=tmp_path / "gate")
     holder.wait_for(IN_S2)
     [holding] = _sessions(slow)
     waiters = [Process(run, "upgrade", "slowpoke", "--lock-timeout", "60") for _ in range(2)]
     for waiter in waiters:
         waiter.wait_for("waiting up to")
     _kill(slow, holding)
+    holder.open_gate()
     assert "connection was lost" in one_line(holder.finish(), 3)
     results = [w.finish() for w in waiters]
     assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
@@ -276,10 +281,11 @@ def test_the_server_restarts_in_the_middle_of_a_revision(
     url = private_pg.create_database(name)
     load_scenario("slow", root)
     run.env["SLOWPOKE_DATABASE_URL"] = url.render_as_string(hide_password=False)
-    proc = Process(run, "upgrade", "slowpoke", seconds=3)
+    proc = Process(run, "upgrade", "slowpoke", seconds=60, gate=root / "gate")
     proc.wait_for(IN_S2)
     private_pg.ctl("restart", "-m", "fast")
     private_pg.wait_ready()
+    proc.open_gate()
     line = one_line(proc.finish(), 3)
     assert "database is at base" in line
     assert PASSWORD not in line
@@ -367,11 +373,12 @@ def test_a_symlink_to_the_same_sqlite_file_shares_its_lock(
     database = str(slow.url.database)
     link = tmp_path / "link.sqlite"
     link.symlink_to(database)
-    first = Process(run, "upgrade", "slowpoke", seconds=1.5)
+    first = Process(run, "upgrade", "slowpoke", seconds=60, gate=tmp_path / "gate")
     first.wait_for(IN_S2)
     second = Process(run, "upgrade", "slowpoke", "--lock-timeout", "60",
                      env={"SLOWPOKE_DATABASE_URL": f"sqlite:///{link}"})  # fmt: skip
     second.wait_for("waiting up to")
+    first.open_gate()
     assert first.finish().returncode == 0
     done = second.finish()
     assert done.returncode == 0, done.stderr

@@ -117,6 +117,7 @@ RULES = [
         " old column. Widening varchar(n) or varchar to text needs no rewrite on PostgreSQL.",
         lock="PostgreSQL ACCESS EXCLUSIVE with a rewrite; MySQL ALGORITHM=COPY, LOCK=SHARED",
         squawk=("changing-column-type",),
+        grows_with_table=True,
     ),
     Rule(
         "drop-not-null",
@@ -142,6 +143,7 @@ RULES = [
         rewrite="Drop or replace the index explicitly in an earlier revision (CONCURRENTLY on"
         " PostgreSQL), then drop the column.",
         lock="PostgreSQL ACCESS EXCLUSIVE; MySQL INPLACE rebuild of the index",
+        grows_with_table=True,
     ),
 ]
 RULES = [replace(r, family=_FAMILY) for r in RULES]

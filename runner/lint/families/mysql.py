@@ -30,6 +30,7 @@ RULES = [
         squawk=("changing-column-type",),
         pattern=_ALTER + r".*\b(MODIFY|CHANGE)( COLUMN)? ",
         unless=r"\bALGORITHM ?= ?(INSTANT|INPLACE)\b",
+        grows_with_table=True,
     ),
     Rule(
         "mysql-add-column-rebuild",
@@ -50,6 +51,7 @@ RULES = [
         ),
         pattern=_ALTER + r".*\bADD (COLUMN )?(?!(CONSTRAINT|INDEX|KEY|UNIQUE|PRIMARY|FOREIGN"
         r"|FULLTEXT|SPATIAL|CHECK)\b)",
+        grows_with_table=True,
     ),
     Rule(
         "mysql-add-column-position",
@@ -67,6 +69,7 @@ RULES = [
             Applies("mariadb", since="10.3", until="10.4"),
         ),
         pattern=_ALTER + r".*\bADD (COLUMN )?.*\b(FIRST|AFTER \S+)\s*(,|$)",
+        grows_with_table=True,
     ),
     Rule(
         "mysql-drop-column-rebuild",
@@ -81,6 +84,7 @@ RULES = [
         lock="ALGORITHM=INPLACE with a rebuild, LOCK=NONE",
         applies=(Applies("mysql", until="8.0.29"), Applies("mariadb", until="10.4")),
         pattern=_ALTER + r".*\bDROP (COLUMN )?(?!(CONSTRAINT|INDEX|KEY|PRIMARY|FOREIGN|CHECK)\b)",
+        grows_with_table=True,
     ),
     Rule(
         "mysql-algorithm-missing",
@@ -110,6 +114,7 @@ RULES = [
         " online schema change tool.",
         lock="as stated",
         pattern=r"\bALGORITHM ?= ?COPY\b|\bLOCK ?= ?(SHARED|EXCLUSIVE)\b",
+        grows_with_table=True,
     ),
     Rule(
         "mysql-charset-conversion",
@@ -125,6 +130,7 @@ RULES = [
         lock=_COPY,
         pattern=_ALTER + r".*\b(CONVERT TO (CHARACTER SET|CHARSET)|(MODIFY|CHANGE)\b.*\b("
         r"CHARACTER SET|CHARSET|COLLATE))\b",
+        grows_with_table=True,
     ),
     Rule(
         "mysql-primary-key-change",
@@ -138,6 +144,7 @@ RULES = [
         rewrite="Drop and add the key in one ALTER (INPLACE), off-peak, or with gh-ost.",
         lock="ALGORITHM=INPLACE with a rebuild (COPY for a DROP alone)",
         pattern=_ALTER + r".*\b(ADD (CONSTRAINT \S+ )?PRIMARY KEY|DROP PRIMARY KEY)\b",
+        grows_with_table=True,
     ),
     Rule(
         "mysql-fulltext-index",
@@ -152,6 +159,7 @@ RULES = [
         " build off-peak.",
         lock="ALGORITHM=INPLACE, LOCK=SHARED",
         pattern=r"^CREATE FULLTEXT INDEX\b|" + _ALTER + r".*\bADD FULLTEXT\b",
+        grows_with_table=True,
     ),
     Rule(
         "mysql-add-foreign-key-copy",
@@ -167,6 +175,7 @@ RULES = [
         lock=_COPY,
         squawk=("adding-foreign-key-constraint",),
         pattern=_ALTER + r".*\bADD (CONSTRAINT \S+ )?FOREIGN KEY\b",
+        grows_with_table=True,
     ),
     Rule(
         "mysql-foreign-key-checks-off",
@@ -193,6 +202,7 @@ RULES = [
         pattern=r"^OPTIMIZE (NO_WRITE_TO_BINLOG |LOCAL )?TABLE\b|"
         + _ALTER
         + r"(.*,\s*)?(FORCE|ENGINE ?= ?\S+)\s*(,|$)",
+        grows_with_table=True,
     ),
     Rule(
         "mysql-enum-reorder",
@@ -206,6 +216,7 @@ RULES = [
         rewrite="Only append new values at the end; move rows off a value before removing it.",
         lock=_COPY,
         pattern=_ALTER + r".*\b(MODIFY|CHANGE)( COLUMN)? .*\b(ENUM|SET) ?\(",
+        grows_with_table=True,
     ),
 ]
 RULES = [replace(r, family=_FAMILY) for r in RULES]

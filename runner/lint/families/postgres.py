@@ -24,6 +24,7 @@ RULES = [
         " postgresql_concurrently=True) inside op.get_context().autocommit_block()).",
         lock="SHARE (blocks writes) for the whole build",
         squawk=("require-concurrent-index-creation",),
+        grows_with_table=True,
     ),
     Rule(
         "drop-index-blocking",
@@ -70,6 +71,7 @@ RULES = [
         squawk=("adding-foreign-key-constraint", "constraint-missing-not-valid"),
         pattern=_ALTER + r".*\b(FOREIGN KEY|REFERENCES)\b",
         unless=r"\bNOT VALID\b",
+        grows_with_table=True,
     ),
     Rule(
         "check-not-valid",
@@ -86,6 +88,7 @@ RULES = [
         squawk=("constraint-missing-not-valid",),
         pattern=_ALTER + r".*\bADD (CONSTRAINT \S+ )?CHECK\b",
         unless=r"\bNOT VALID\b",
+        grows_with_table=True,
     ),
     Rule(
         "validate-same-transaction",
@@ -98,6 +101,7 @@ RULES = [
         rewrite="Validate in a separate, later revision.",
         lock="ACCESS EXCLUSIVE held from the ADD through the scan",
         squawk=("constraint-missing-not-valid",),
+        grows_with_table=True,
     ),
     Rule(
         "volatile-default",
@@ -116,6 +120,7 @@ RULES = [
         pattern=_ALTER
         + r".*\bADD (COLUMN )?.*\bDEFAULT\b.*\b(RANDOM|GEN_RANDOM_UUID|UUID_GENERATE_V[14]"
         r"|CLOCK_TIMESTAMP|TIMEOFDAY|NEXTVAL|TXID_CURRENT)\s*\(",
+        grows_with_table=True,
     ),
     Rule(
         "add-column-default-rewrite",
@@ -131,6 +136,7 @@ RULES = [
         applies=(Applies("postgresql", until="11"),),
         squawk=("adding-field-with-default",),
         pattern=_ALTER + r".*\bADD (COLUMN )?.*\bDEFAULT\b",
+        grows_with_table=True,
     ),
     Rule(
         "set-not-null",
@@ -147,6 +153,7 @@ RULES = [
         lock="ACCESS EXCLUSIVE during the scan",
         squawk=("adding-not-nullable-field",),
         pattern=_ALTER + r".*\bALTER (COLUMN )?\S+ SET NOT NULL\b",
+        grows_with_table=True,
     ),
     Rule(
         "add-primary-key-index",
@@ -162,6 +169,7 @@ RULES = [
         squawk=("adding-serial-primary-key-field",),
         pattern=_ALTER + r".*\bADD (CONSTRAINT \S+ )?PRIMARY KEY\b",
         unless=r"\bUSING INDEX\b",
+        grows_with_table=True,
     ),
     Rule(
         "add-unique-constraint",
@@ -177,6 +185,7 @@ RULES = [
         squawk=("disallowed-unique-constraint",),
         pattern=_ALTER + r".*\bADD (CONSTRAINT \S+ )?UNIQUE\b",
         unless=r"\bUSING INDEX\b",
+        grows_with_table=True,
     ),
     Rule(
         "add-serial-column",
@@ -193,6 +202,7 @@ RULES = [
         + r".*\bADD (COLUMN )?\S+ (BIG|SMALL)?SERIAL\b|"
         + _ALTER
         + r".*\bADD (COLUMN )?.*\bGENERATED (ALWAYS|BY DEFAULT) AS IDENTITY\b",
+        grows_with_table=True,
     ),
     Rule(
         "add-stored-generated-column",
@@ -208,6 +218,7 @@ RULES = [
         lock="PostgreSQL ACCESS EXCLUSIVE with a rewrite; MySQL ALGORITHM=COPY, LOCK=SHARED",
         squawk=("ban-alter-generated-expression",),
         pattern=_ALTER + r".*\bADD (COLUMN )?.*\b(GENERATED ALWAYS )?AS \(.*\) STORED\b",
+        grows_with_table=True,
     ),
     Rule(
         "enum-value-added",
@@ -253,6 +264,7 @@ RULES = [
         lock="SHARE on each table using the domain during the scan",
         squawk=("ban-create-domain-with-constraint", "ban-alter-domain-with-add-constraint"),
         pattern=r"^CREATE DOMAIN\b.*\bCHECK\b|^ALTER DOMAIN \S+ ADD\b",
+        grows_with_table=True,
     ),
     Rule(
         "reindex-blocking",
@@ -267,6 +279,7 @@ RULES = [
         squawk=("require-concurrent-reindex",),
         pattern=r"^REINDEX\b",
         unless=r"^REINDEX (\(.*\) )?\S+ CONCURRENTLY\b",
+        grows_with_table=True,
     ),
     Rule(
         "table-rewrite-command",
@@ -282,6 +295,7 @@ RULES = [
         pattern=r"^(VACUUM (\(.*\bFULL\b.*\)|FULL)|CLUSTER\b)|"
         + _ALTER
         + r".*\bSET (TABLESPACE|LOGGED|UNLOGGED)\b",
+        grows_with_table=True,
     ),
     Rule(
         "refresh-matview-blocking",
@@ -294,6 +308,7 @@ RULES = [
         lock="ACCESS EXCLUSIVE on the view",
         pattern=r"^REFRESH MATERIALIZED VIEW\b",
         unless=r"^REFRESH MATERIALIZED VIEW CONCURRENTLY\b",
+        grows_with_table=True,
     ),
     Rule(
         "detach-partition-blocking",
@@ -331,9 +346,9 @@ RULES = [
         why="An ALTER waiting for its lock behind one long transaction makes every later query"
         " on the table queue behind it: an outage from a statement that would take a"
         " millisecond.",
-        rewrite="Declare db_lock_timeout in targets.toml (the runner then sets lock_timeout /"
-        " lock_wait_timeout for the run), or SET lock_timeout = '5s' at the start of the"
-        " revision; retry on timeout.",
+        rewrite="Keep the runner's deploy guard on (db_lock_timeout, 5 s by default, sets"
+        " lock_timeout / lock_wait_timeout and retries the revision); where a target turns it"
+        " off, SET lock_timeout = '5s' at the start of the revision and retry on timeout.",
         lock="any ACCESS EXCLUSIVE / metadata lock",
         squawk=("require-timeout-settings", "require-lock-timeout"),
     ),
