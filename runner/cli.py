@@ -1144,6 +1144,82 @@ def lint_(
     pipeline.raise_if_failed(results, fail_on)
 
 
+@cli.group("ci")
+def ci() -> None:
+    """Pipelines: the projects a change touches, the GitLab child pipeline, MR notes."""
+
+
+_SINCE = click.option(
+    "--since", metavar="REF", default=None,
+    help="Compare HEAD with its merge base with REF (default: CI_MERGE_REQUEST_DIFF_BASE_SHA,"
+    " or origin/$CHANGE_TARGET on Jenkins; none or empty: every project).",
+)  # fmt: skip
+
+
+@ci.command("changed")
+@_SINCE
+@output_format("text", "json")
+@pass_settings
+def ci_changed(settings: Settings, since: str | None, fmt: str) -> None:
+    """The projects a change touches, one per line (why on stderr); --json adds each
+    one's dialect and deploys (environments, groups) in promotion order."""
+    from runner.ci import report
+
+    text, reason = report.changed(settings.root, since, os.environ, fmt == "json")
+    log.info("ci changed: %s", reason)
+    _emitted.append("ci changed")
+    if text:
+        click.echo(text)
+
+
+@ci.command("gitlab")
+@_SINCE
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Write the child pipeline to this file (default: stdout).",
+)  # fmt: skip
+@click.option(
+    "--services/--no-services", default=True, envvar="RUNNER_CI_SERVICES", show_default=True,
+    help="A database service per test job; --no-services (RUNNER_CI_SERVICES=false) for"
+    " gitlab-ci-local's shell executor: the test servers come from RUNNER_TEST_*_URL.",
+)  # fmt: skip
+@pass_settings
+def ci_gitlab(settings: Settings, since: str | None, out: Path | None, services: bool) -> None:
+    """Write the GitLab child pipeline for the projects a change touches."""
+    from runner.ci import report
+
+    text, reason = report.gitlab(settings.root, since, os.environ, services)
+    log.info("ci gitlab: %s", reason)
+    _emitted.append("ci gitlab")
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        log.info("child pipeline written to %s", out)
+
+
+@ci.command("gitlab-note")
+@click.argument("name")
+@click.option(
+    "--plan", "plan_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="The plan as markdown (runner plan NAME --format markdown).",
+)  # fmt: skip
+@pass_settings
+def ci_gitlab_note(settings: Settings, name: str, plan_file: Path) -> None:
+    """Post NAME's plan to the merge request as one note, updated on every pipeline
+    (needs RUNNER_GITLAB_TOKEN with the api scope; without it: says so, exit 0)."""
+    from runner.ci import note
+    from runner.project import repository
+
+    repository.Project.at(settings.root, name)  # an unknown project is an error
+    try:
+        text = plan_file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {plan_file}: {exc.strerror}", project=name) from exc
+    log.info("%s", note.post(name, text, os.environ).message)
+
+
 # --- entry point -------------------------------------------------------------
 
 

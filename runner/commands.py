@@ -38,7 +38,7 @@ from runner.output.results import (
 )
 from runner.project.environment import ProjectEnv
 from runner.project.repository import Project
-from runner.run import changelog, planfile, verify, write
+from runner.run import changelog, newer, planfile, verify, write
 from runner.run.plan import pending_sql
 from runner.run.planfile import PlannedTarget
 from runner.run.session import open_connection, read_current, read_env
@@ -351,6 +351,9 @@ def apply_plan(
     if not penv.target.missing:  # the clearest message first; re-checked under the lock
         with open_connection(penv) as connection:
             current, _ = read_current(penv, connection)
+        missing = newer.unknown(penv.script, current)
+        if missing:
+            raise newer.ahead(penv.name, penv.target.name, missing)
         still_at_start(current)
     rendered = pending_sql(penv, tuple(planned.start), planned.destination).sql
     if planfile.sql_digest(rendered) != planned.sql_digest:

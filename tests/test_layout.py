@@ -38,6 +38,7 @@ STAGES: list[set[str]] = [
         "runner.__main__",
         "runner.targets",
         "runner.sql_files",
+        "runner.ci",  # pipelines: reads projects and targets, writes CI files
     },
 ]
 SIBLINGS = {frozenset({"runner.lint", "runner.roundtrip"})}

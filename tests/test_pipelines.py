@@ -1,10 +1,13 @@
-"""The CI pipelines (.gitlab-ci.yml, Jenkinsfile) and the helpers they share in ci/.
+"""The CI pipelines: the root .gitlab-ci.yml (a generator job and a trigger), the child
+pipelines `runner ci gitlab` writes, the Jenkinsfile, and `runner ci changed`.
 
-Static checks read both files: stage order, deploy only on the default branch,
-one serialized deploy per database, JUnit reports, no secret inline, and every
-``python -m runner`` command line parsed by the real CLI. Then the jobs' shell
-lines run for real, in bash (GitLab) and sh (Jenkins), on a temp copy of the
-repository with a SQLite "production" database given as a URL file.
+Static checks: GitLab's CI schema (check-jsonschema's vendor.gitlab-ci) for the root file
+and for generated children of several repository shapes; per project its own jobs,
+artifacts and credentials; deploys only on the default branch, in promotion order, one
+resource group per (project, environment), protected ones manual; every runner command
+line parsed by the real CLI. Then a generated deploy job's shell lines run for real in
+bash on a temp checkout. The pipelines as a whole run in tests/test_gitlab_local.py
+(gitlab-ci-local) and tests/test_jenkins.py (a Groovy harness).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,78 +32,47 @@ import click
 import pytest
 import yaml
 
-from ci import changed_projects, require_target
+from ci import require_target
 from runner.cli import cli
-from runner.project import repository as projects
-from tests.databases import ServerPool
 
 REPO = Path(__file__).parent.parent
 GITLAB = REPO / ".gitlab-ci.yml"
 JENKINS = REPO / "Jenkinsfile"
 BIN = Path(sys.executable).parent
-STAGES = ["review", "test", "plan", "deploy"]
-JENKINS_STAGES = ["Changes", "Review", "Test", "Plan", "Deploy"]
+CHILD_STAGES = ["lint", "test", "plan", "deploy"]
+JENKINS_STAGES = ["Changes", "Projects", "Deploy"]
 # The verbs each pipeline must call.
-PIPELINE_VERBS = {"lint", "test", "plan", "apply", "status", "log"}
-PROJECT_NAMES = [p.name for p in projects.discover(REPO)]
+PIPELINE_VERBS = {"lint", "test", "plan", "apply", "status", "log", "ci changed"}
 # user:password@ in a URL
 INLINE_PASSWORD = re.compile(r"://[^/\s:@'\"]+:[^/\s@'\"]+@")
+# Shell variables of the Jenkinsfile's steps, as one project would set them.
+SUBSTITUTES = {
+    r"\$\{?(?:p|PROJECT)\}?": "example",
+    r"\"\$DIALECT\"": "postgresql",
+    r"\$PICK\b": "--env dev",
+    r"\$\{?OUT\}?": "reports/example/dev",
+}
+KEYWORDS = {"stages", "variables", "workflow", "default", "include", "image", "services"}
 
 
-# --------------------------------------------------------------- reading GitLab
+def check_schema(*paths: Path) -> None:
+    """GitLab's own CI schema, as check-jsonschema ships it."""
+    tool = BIN / "check-jsonschema"
+    assert tool.exists(), "pip install -e '.[dev]' (check-jsonschema)"
+    proc = subprocess.run([str(tool), "--builtin-schema", "vendor.gitlab-ci", *map(str, paths)],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 @functools.cache
-def gitlab() -> dict[str, Any]:
+def root_pipeline() -> dict[str, Any]:
     document = yaml.safe_load(GITLAB.read_text(encoding="utf-8"))
     assert isinstance(document, dict)
     return document
 
 
-def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """GitLab's ``extends``: hashes merge deeply, everything else is replaced."""
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def job(name: str) -> dict[str, Any]:
-    """Job ``name`` with its ``extends`` chain applied."""
-    raw = gitlab()[name]
-    assert isinstance(raw, dict), name
-    parents = raw.get("extends", [])
-    resolved: dict[str, Any] = {}
-    for parent in [parents] if isinstance(parents, str) else parents:
-        resolved = _merge(resolved, job(parent))
-    resolved = _merge(resolved, {k: v for k, v in raw.items() if k != "extends"})
-    return resolved
-
-
-def job_names() -> list[str]:
-    """Real jobs: not keywords, not hidden templates."""
-    keywords = {"stages", "variables", "workflow", "default", "include", "image", "services"}
-    return [k for k in gitlab() if k not in keywords and not k.startswith(".")]
-
-
-def deploy_jobs() -> list[str]:
-    return [name for name in job_names() if job(name).get("stage") == "deploy"]
-
-
-def shell(name: str, *keys: str) -> str:
-    """The shell text of a job's sections (default: before_script and script)."""
-    definition = job(name)
-    lines: list[str] = []
-    for key in keys or ("before_script", "script"):
-        lines.extend(definition.get(key, []))
-    return "\n".join(lines)
-
-
-def all_gitlab_shell() -> str:
-    return "\n".join(shell(name, "before_script", "script", "after_script") for name in job_names())
+def jobs_of(document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in document.items() if k not in KEYWORDS and not k.startswith(".")}
 
 
 # --------------------------------------------------------- GitLab rules, in brief
@@ -142,15 +114,6 @@ def when(rules: list[dict[str, Any]] | None, env: Mapping[str, str]) -> str | No
             result = rule.get("when", "on_success")
             return None if result == "never" else str(result)
     return None
-
-
-MAIN_PUSH = {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": "main", "CI_DEFAULT_BRANCH": "main"}
-BRANCH_PUSH = {**MAIN_PUSH, "CI_COMMIT_BRANCH": "add-index"}
-MERGE_REQUEST = {
-    "CI_PIPELINE_SOURCE": "merge_request_event",
-    "CI_DEFAULT_BRANCH": "main",
-    "CI_MERGE_REQUEST_DIFF_BASE_SHA": "0" * 40,
-}
 
 
 # ----------------------------------------------------------- reading Jenkins
@@ -219,7 +182,9 @@ def runner_calls(script: str) -> list[list[str]]:
     for line in script.splitlines():
         if line.strip().startswith("#"):
             continue
-        command_line = re.sub(r"\$\{?(?:p|PROJECT)\}?", "example", line)
+        command_line = line
+        for pattern, value in SUBSTITUTES.items():
+            command_line = re.sub(pattern, value, command_line)
         for match in re.finditer(r"\bpython3? -m runner\b(.*)", command_line):
             lexer = shlex.shlex(match[1], posix=True, punctuation_chars=True)
             lexer.whitespace_split = True
@@ -241,6 +206,10 @@ def check_call(argv: list[str]) -> tuple[str, frozenset[str]]:
     verb, args = argv[0], argv[1:]
     assert verb in cli.commands, f"{verb!r} is not a runner verb ({sorted(cli.commands)})"
     command = cli.commands[verb]
+    if isinstance(command, click.Group):  # runner ci gitlab-note ...
+        assert args, f"runner {verb} without a subcommand"
+        assert args[0] in command.commands, f"{verb} {args[0]!r} is not a runner verb"
+        verb, command, args = f"{verb} {args[0]}", command.commands[args[0]], args[1:]
     try:
         command.make_context(verb, list(args))
     except click.ClickException as exc:
@@ -255,133 +224,345 @@ def all_jenkins_shell() -> str:
     return "\n".join(jenkins_sh(jenkinsfile()))
 
 
-PIPELINE_SHELL: dict[str, Callable[[], str]] = {
-    "gitlab": all_gitlab_shell,
-    "jenkins": all_jenkins_shell,
-}
+# ======================================================================= root
 
 
-# ===================================================================== static
+def test_the_root_pipeline_is_a_generator_and_a_trigger() -> None:
+    check_schema(GITLAB)
+    document = root_pipeline()
+    jobs = jobs_of(document)
+    assert sorted(jobs) == ["databases", "generate"], "no job per project in the root file"
+    generate, trigger = jobs["generate"], jobs["databases"]
+    calls = [check_call(c) for c in runner_calls("\n".join(generate["script"]))]
+    assert ("ci gitlab", frozenset({"--out"})) in calls
+    out = next(c for c in runner_calls("\n".join(generate["script"])) if c[:2] == ["ci", "gitlab"])
+    child = out[out.index("--out") + 1]
+    assert generate["artifacts"]["paths"] == [child]
+    assert generate["variables"]["GIT_DEPTH"] == "0", "the merge base must be in the clone"
+    assert trigger["trigger"] == {"include": [{"artifact": child, "job": "generate"}],
+                                  "strategy": "depend"}  # fmt: skip
+    assert trigger["needs"] == ["generate"]
+    assert trigger["variables"]["RUNNER_MR_IID"] == "$CI_MERGE_REQUEST_IID"
+    assert generate["image"] == {"name": "$RUNNER_IMAGE", "entrypoint": [""]}
+    assert document["variables"]["RUNNER_ROOT"] == "."
 
 
-def test_gitlab_stages_in_order() -> None:
-    assert gitlab()["stages"] == STAGES
-    stages = {name: job(name).get("stage") for name in job_names()}
-    assert set(stages.values()) <= {".pre", *STAGES}, stages
-    for stage in STAGES:
-        assert stage in stages.values(), f"no job in stage {stage}"
-    assert stages["review"] == "review"
-    assert stages["test"] == "test"
-    assert stages["plan"] == "plan"
-    assert stages["changes"] == ".pre"
-
-
-def test_gitlab_jobs_run_in_the_runner_image() -> None:
-    variables = gitlab()["variables"]
-    assert variables["RUNNER_ROOT"] == "$CI_PROJECT_DIR"
-    assert "docker-alembic" in variables["RUNNER_IMAGE"]
-    for name in job_names():
-        if not runner_calls(shell(name, "before_script", "script", "after_script")):
-            continue
-        image = job(name)["image"]
-        assert image == {"name": "$RUNNER_IMAGE", "entrypoint": [""]}, name
-
-
-def test_gitlab_pipelines_run_for_merge_requests_and_branches() -> None:
-    rules = gitlab()["workflow"]["rules"]
+def test_the_root_pipeline_runs_for_merge_requests_and_branches() -> None:
+    rules = root_pipeline()["workflow"]["rules"]
     assert when(rules, MERGE_REQUEST) == "on_success"
     assert when(rules, MAIN_PUSH) == "on_success"
     assert when(rules, {**BRANCH_PUSH, "CI_OPEN_MERGE_REQUESTS": "dba/db!1"}) is None
 
 
-@pytest.mark.parametrize(
-    ("env", "expected"),
-    [
-        pytest.param(MERGE_REQUEST, None, id="merge-request"),
-        pytest.param(BRANCH_PUSH, None, id="other-branch"),
-        pytest.param(MAIN_PUSH, "on_success", id="default-branch"),
-        pytest.param({**MAIN_PUSH, "DEPLOY_MANUAL": "true"}, "manual", id="manual-switch"),
-        pytest.param(
-            {**MAIN_PUSH, "CI_DEFAULT_BRANCH": "trunk"}, None, id="main-is-not-the-default"
-        ),
-    ],
-)
-def test_gitlab_deploy_only_on_the_default_branch(env: dict[str, str], expected: str) -> None:
-    assert deploy_jobs()
-    for name in deploy_jobs():
-        assert when(job(name).get("rules"), env) == expected, name
-    for name in set(job_names()) - set(deploy_jobs()):
-        assert "resource_group" not in job(name), name
-        assert when(job(name).get("rules"), env) == "on_success", name
+MAIN_PUSH = {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": "main", "CI_DEFAULT_BRANCH": "main"}
+BRANCH_PUSH = {**MAIN_PUSH, "CI_COMMIT_BRANCH": "add-index"}
+# A merge request's child pipeline: no CI_COMMIT_BRANCH (GitLab sets none for it).
+MERGE_REQUEST = {"CI_PIPELINE_SOURCE": "merge_request_event", "CI_DEFAULT_BRANCH": "main"}
+CHILD_OF_MERGE_REQUEST = {"CI_PIPELINE_SOURCE": "parent_pipeline", "CI_DEFAULT_BRANCH": "main"}
 
 
-def test_gitlab_one_serialized_deploy_per_project() -> None:
-    assert PROJECT_NAMES, "no project under projects/"
-    deployed = {}
-    for name in deploy_jobs():
-        definition = job(name)
-        project = definition["variables"]["PROJECT"]
-        deployed[project] = name
-        assert name == f"deploy:{project}"
-        assert definition["resource_group"] == f"db-{project}"
-        assert definition["environment"]["name"] == f"db/{project}"
-        assert definition["artifacts"]["when"] == "always"
-        calls = [check_call(c) for c in runner_calls(shell(name))]
-        # Deploy applies exactly the plan it shows: plan --out, then apply.
+# ============================================================ generated children
+
+
+@dataclass
+class Repo:
+    path: Path
+
+    def git(self, *argv: str) -> str:
+        env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+               "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}  # fmt: skip
+        return subprocess.run(["git", *argv], cwd=self.path, env=env, capture_output=True,
+                              text=True, check=True).stdout  # fmt: skip
+
+    def write(self, relative: str, text: str = "x\n") -> None:
+        target = self.path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+    def commit(self, message: str) -> None:
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", message)
+
+    def runner(
+        self, *argv: str, env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        clean = {k: v for k, v in os.environ.items()
+                 if not k.startswith(("CI_", "CHANGE_", "RUNNER_CI"))}  # fmt: skip
+        return subprocess.run([sys.executable, "-m", "runner", "--root", str(self.path), *argv],
+                              # not from the checkout: its runner/ would shadow ours
+                              cwd=self.path.parent, env={**clean, **(env or {})},
+                              capture_output=True,
+                              text=True, check=False)  # fmt: skip
+
+    def new(self, name: str, dialect: str | None = None, targets: str = "") -> None:
+        argv = ["new", name] + (["--dialect", dialect] if dialect else [])
+        done = self.runner(*argv)
+        assert done.returncode == 0, done.stderr
+        if dialect:
+            self.write(f"projects/{name}/targets.toml", f'dialect = "{dialect}"\n\n{targets}')
+
+    def changed(self, *argv: str, env: Mapping[str, str] | None = None) -> tuple[list[str], str]:
+        done = self.runner("ci", "changed", *argv, env=env)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split(), done.stderr
+
+    def child(self, *argv: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+        out = self.path / "reports" / "child.yml"
+        done = self.runner("ci", "gitlab", "--out", str(out), *argv, env=env)
+        assert done.returncode == 0, done.stderr
+        check_schema(out)
+        document = yaml.safe_load(out.read_text(encoding="utf-8"))
+        assert isinstance(document, dict)
+        return document
+
+
+FLEET_TARGETS = """[env.dev]
+
+[env.staging]
+url_env = "BILLING_STAGING_URL"
+
+[env.prod]
+protected = true
+
+[group.tenants]
+members_env = "BILLING_TENANT_URLS"
+ci_parallel = 4
+"""
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    """main: billing (PostgreSQL: dev, staging, a protected prod, a fleet over four jobs),
+    shop (MariaDB, no environments), notes (SQLite), legacy (no targets file)."""
+    r = Repo(tmp_path / "repo")
+    r.path.mkdir()
+    r.git("init", "-q", "-b", "main")
+    (r.path / "projects").mkdir()
+    r.new("billing", "postgresql", FLEET_TARGETS)
+    r.new("shop", "mysql")
+    r.new("notes", "sqlite")
+    r.new("legacy")
+    r.write("projects/shared/helpers.py")  # no alembic.ini: not a project
+    r.write("runner/cli.py")
+    r.write("README.md")
+    r.commit("init")
+    r.git("checkout", "-q", "-b", "feature")
+    return r
+
+
+def test_a_child_per_project_validates_and_keeps_to_its_project(repo: Repo) -> None:
+    document = repo.child("--since", "")
+    assert document["stages"] == CHILD_STAGES
+    jobs = jobs_of(document)
+    for name in ("billing", "shop", "notes", "legacy"):
+        mine = {k: v for k, v in jobs.items() if k.split(":")[1] == name}
+        assert {f"lint:{name}", f"test:{name}", f"plan:{name}"} <= set(mine)
+        for job_name, job in mine.items():
+            for path in job["artifacts"]["paths"]:
+                assert path.startswith(f"reports/{name}/"), (job_name, path)
+            for report in job["artifacts"].get("reports", {}).values():
+                assert report.startswith(f"reports/{name}/"), job_name
+            assert job["artifacts"]["when"] == "always"
+            assert job["artifacts"]["expire_in"]
+            script = "\n".join(job["script"] + job.get("after_script", []))
+            for call in runner_calls(script):
+                check_call(call)
+                assert any(name == a or f"reports/{name}/" in a for a in call), (job_name, call)
+        # Lint and test on the declared dialect; a failure stops only this project's jobs.
+        dialect = {"billing": "postgresql", "shop": "mysql"}.get(name, "sqlite")
+        lint = "\n".join(jobs[f"lint:{name}"]["script"])
+        assert f"--dialect {dialect} --junit reports/{name}/lint.xml" in lint
+        assert f"--format codeclimate > reports/{name}/codequality.json" in lint
+        assert jobs[f"lint:{name}"]["artifacts"]["reports"] == {
+            "junit": f"reports/{name}/lint.xml",
+            "codequality": f"reports/{name}/codequality.json",
+        }
+        assert f"--db {dialect}" in "\n".join(jobs[f"test:{name}"]["script"])
+        assert jobs[f"test:{name}"]["needs"] == [{"job": f"lint:{name}", "artifacts": False}]
+        assert jobs[f"plan:{name}"]["needs"] == [{"job": f"test:{name}", "artifacts": False}]
+        plan = [check_call(c) for c in runner_calls("\n".join(jobs[f"plan:{name}"]["script"]))]
+        assert ("plan", frozenset({"--json"})) in plan
+        assert ("plan", frozenset({"--format"})) in plan
+        assert ("plan", frozenset({"--out"})) in plan
+        assert ("ci gitlab-note", frozenset({"--plan"})) in plan
+    services = {n: jobs[f"test:{n}"].get("services") for n in ("billing", "shop", "notes")}
+    assert services == {
+        "billing": [{"name": "postgres:16", "alias": "postgres"}],
+        "shop": [{"name": "mariadb:11", "alias": "mariadb"}],
+        "notes": None,
+    }
+    assert "postgres:5432" in jobs["test:billing"]["variables"]["RUNNER_TEST_POSTGRES_URL"]
+
+
+def test_deploys_follow_the_declared_order_on_the_default_branch_only(repo: Repo) -> None:
+    jobs = jobs_of(repo.child("--since", ""))
+    deploys = [k for k in jobs if k.startswith("deploy:billing")]
+    assert deploys == ["deploy:billing:dev", "deploy:billing:staging", "deploy:billing:prod",
+                       "deploy:billing:tenants"]  # fmt: skip
+    previous = "plan:billing"
+    for name in deploys:
+        job = jobs[name]
+        env = name.split(":")[2]
+        assert job["needs"] == [{"job": previous, "artifacts": False}], name
+        assert job["environment"] == {"name": f"db/billing/{env}"}
+        assert job["resource_group"] == f"db/billing/{env}"
+        previous = name
+        expected = "manual" if env == "prod" else "on_success"
+        assert when(job["rules"], MAIN_PUSH) == expected, name
+        for other in (BRANCH_PUSH, MERGE_REQUEST, CHILD_OF_MERGE_REQUEST):
+            assert when(job["rules"], other) is None, (name, other)
+        calls = [check_call(c) for c in runner_calls("\n".join(job["script"]))]
         assert [verb for verb, _ in calls] == ["plan", "apply"], name
         assert "--out" in calls[0][1]
-        after = [check_call(c) for c in runner_calls(shell(name, "after_script"))]
-        assert ("status", frozenset({"--json"})) in after
-        assert ("log", frozenset({"--limit"})) in after
-    assert sorted(deployed) == PROJECT_NAMES, "add a deploy:<project> job for each project"
+        after = [check_call(c) for c in runner_calls("\n".join(job["after_script"]))]
+        assert [verb for verb, _ in after] == ["status", "log"]
+    assert jobs["deploy:billing:prod"]["variables"] == {"RUNNER_CONFIRM": "prod"}
+    assert jobs["deploy:billing:prod"]["allow_failure"] is False
+    assert "variables" not in jobs["deploy:billing:dev"]
+    tenants = jobs["deploy:billing:tenants"]
+    assert tenants["parallel"] == 4
+    assert "--group tenants --shard auto --out reports/billing/tenants/${CI_NODE_INDEX}/" in (
+        "\n".join(tenants["script"])
+    )
+    # A project without environments: one deploy, refused without a URL of its own.
+    assert [k for k in jobs if k.startswith("deploy:legacy")] == ["deploy:legacy"]
+    assert jobs["deploy:legacy"]["environment"] == {"name": "db/legacy"}
+    assert "python ci/require_target.py legacy" in jobs["deploy:legacy"]["script"]
+    # Review jobs run in every pipeline.
+    for name in ("lint:billing", "test:billing", "plan:billing"):
+        assert "rules" not in jobs[name]
+        assert "resource_group" not in jobs[name]
 
 
-@pytest.mark.parametrize(
-    ("name", "verb", "pattern"),
-    [("review", "lint", "reports/lint-*.xml"), ("test", "test", "reports/roundtrip-*.xml")],
-)
-def test_gitlab_junit_reports(name: str, verb: str, pattern: str) -> None:
-    artifacts = job(name)["artifacts"]
-    assert artifacts["reports"]["junit"] == pattern
-    assert artifacts["when"] == "always", "failed checks must still publish their report"
-    written = [c[c.index("--junit") + 1] for c in runner_calls(shell(name)) if c[0] == verb]
-    assert written, f"{name} never runs runner {verb} --junit"
-    for path in written:
-        assert fnmatch.fnmatch(path, pattern), (path, pattern)
+def test_a_change_to_one_project_generates_only_its_jobs(repo: Repo) -> None:
+    repo.write("projects/notes/versions/x.py")
+    repo.commit("notes")
+    base = repo.git("merge-base", "main", "HEAD").strip()
+    jobs = jobs_of(repo.child(env={"CI_MERGE_REQUEST_DIFF_BASE_SHA": base}))
+    assert set(jobs) == {"lint:notes", "test:notes", "plan:notes", "deploy:notes"}
+    repo.git("checkout", "-q", "-b", "docs", "main")
+    repo.write("README.md", "docs only\n")
+    repo.commit("docs")
+    document = repo.child("--since", "main")
+    assert set(jobs_of(document)) == {"no-project-changed"}
 
 
-def test_gitlab_plan_artifacts_for_reviewers() -> None:
-    calls = [check_call(c) for c in runner_calls(shell("plan"))]
-    assert ("plan", frozenset()) in calls
-    assert ("plan", frozenset({"--json"})) in calls
-    assert job("plan")["artifacts"]["expose_as"]
-    assert ("plan", frozenset({"--format"})) in calls  # the merge-request comment
+def test_without_services_for_a_shell_executor(repo: Repo) -> None:
+    for argv, env in ((["--no-services"], {}), ([], {"RUNNER_CI_SERVICES": "false"})):
+        jobs = jobs_of(repo.child("--since", "", *argv, env=env))
+        assert "services" not in jobs["test:billing"]
+        assert "variables" not in jobs["test:billing"], "the URLs come from the environment"
+    jobs = jobs_of(repo.child("--since", "", env={"RUNNER_POSTGRES_IMAGE": "registry/pg:15"}))
+    assert jobs["test:billing"]["services"][0]["name"] == "registry/pg:15"
 
 
-def test_no_secret_values_inline() -> None:
-    for path in (GITLAB, JENKINS):
-        assert not INLINE_PASSWORD.search(path.read_text(encoding="utf-8")), path.name
-    blocks = [gitlab()["variables"]] + [job(name).get("variables", {}) for name in job_names()]
+def test_ci_changed_json_describes_dialects_and_deploys(repo: Repo) -> None:
+    done = repo.runner("ci", "changed", "--since", "", "--json")
+    assert done.returncode == 0, done.stderr
+    projects = {p["project"]: p for p in json.loads(done.stdout)["projects"]}
+    assert sorted(projects) == ["billing", "legacy", "notes", "shop"]
+    billing = projects["billing"]
+    assert billing["dialect"] == "postgresql"
+    deploys = {d["name"]: d for d in billing["deploys"]}
+    assert list(deploys) == ["dev", "staging", "prod", "tenants"]
+    assert deploys["dev"]["bind"] == [["BILLING_DEV_DATABASE_URL_FILE", "file"]]
+    assert deploys["staging"]["bind"] == [["BILLING_STAGING_URL_FILE", "file"]]
+    assert deploys["prod"]["protected"] is True
+    assert deploys["tenants"]["bind"] == [["BILLING_TENANT_URLS", "text"]]
+    assert deploys["tenants"]["parallel"] == 4
+    assert deploys["tenants"]["environment"] == "db/billing/tenants"
+    assert projects["legacy"]["deploys"][0]["bind"] == [["LEGACY_DATABASE_URL_FILE", "file"]]
+    assert projects["legacy"]["dialect"] == "sqlite"
+
+
+def test_a_bad_ci_parallel_is_refused(repo: Repo) -> None:
+    repo.write("projects/shop/targets.toml",
+               'dialect = "mysql"\n[group.t]\nmembers_env = "X"\nci_parallel = 0\n')  # fmt: skip
+    jobs = jobs_of(repo.child("--since", ""))
+    assert [k for k in jobs if k.endswith(":shop")] == ["lint:shop"]
+    assert "ci_parallel must be a whole number from 1 to 200" in jobs["lint:shop"]["script"][0]
+    lint = repo.runner("lint", "shop")
+    assert lint.returncode == 2, "the job fails, naming the key"
+    assert "ci_parallel" in lint.stderr
+
+
+def test_a_broken_targets_file_fails_only_its_project(repo: Repo) -> None:
+    repo.write("projects/shop/targets.toml", 'dialect = "mysql"\nprotect = true\n')
+    jobs = jobs_of(repo.child("--since", ""))
+    assert [k for k in jobs if k.endswith(":shop")] == ["lint:shop"]
+    assert "unknown key" in jobs["lint:shop"]["script"][0]
+    assert "protect" in jobs["lint:shop"]["script"][0]
+    assert {"lint:notes", "test:notes", "plan:notes", "deploy:notes"} <= set(jobs)
+    done = repo.runner("ci", "changed", "--since", "", "--json")
+    shop = next(p for p in json.loads(done.stdout)["projects"] if p["project"] == "shop")
+    assert "protect" in shop["problem"]
+
+
+def test_no_secret_values_inline(repo: Repo) -> None:
+    texts = [GITLAB.read_text(), JENKINS.read_text()]
+    repo.child("--since", "")
+    texts.append((repo.path / "reports" / "child.yml").read_text())
+    for text in texts:
+        assert not INLINE_PASSWORD.search(text)
+    blocks = [root_pipeline()["variables"]] + [j.get("variables", {}) for j in
+                                               jobs_of(root_pipeline()).values()]  # fmt: skip
     for block in blocks:
         for key in block:
-            assert not re.search(r"_DATABASE_URL(_FILE)?$|PASSWORD|SECRET|TOKEN", key), (
-                f"{key} must come from the CI settings, not the pipeline file"
-            )
-    # Jenkins: secrets only through withCredentials.
-    assert not re.search(r"_DATABASE_URL\w*\s*=", jenkinsfile())
+            assert not re.search(r"_DATABASE_URL(_FILE)?$|PASSWORD|SECRET|TOKEN", key), key
+    assert not re.search(r"_DATABASE_URL\w*\s*=", jenkinsfile()), "secrets: withCredentials"
 
 
-@pytest.mark.parametrize("pipeline", sorted(PIPELINE_SHELL))
-def test_every_runner_call_is_a_real_verb_with_real_options(pipeline: str) -> None:
-    calls = runner_calls(PIPELINE_SHELL[pipeline]())
+# ===================================================================== Jenkins
+
+
+def test_jenkinsfile_structure() -> None:
+    text = jenkinsfile()
+    stages = jenkins_stages()
+    assert list(stages) == JENKINS_STAGES
+    assert "python -m runner ci changed --json" in stages["Changes"]
+    assert "readJSON(file: 'reports/changed.json')" in stages["Changes"]
+    assert "parallel branches" in stages["Projects"]
+    deploy = stages["Deploy"]
+    assert re.search(r"when\s*\{[^}]*\bbranch 'main'", deploy)
+    assert "milestone(ordinal: 1" in deploy
+    assert "parallel branches" in deploy
+    project_steps = _block(text, text.index("def deployProject"))
+    assert "lock(resource: d.environment)" in project_steps
+    assert "submitter: env.RUNNER_DEPLOY_APPROVERS" in project_steps
+    assert '"RUNNER_CONFIRM=${d.name}", "RUNNER_APPROVED_BY=${approver}"' in project_steps
+    assert project_steps.index("input(") < project_steps.index("lock("), "approve, then lock"
+    check = _block(text, text.index("def checkProject"))
+    assert "withCredentials(testServer(p.dialect))" in check
+    post = _block(text, text.index("post {"))
+    always = _block(post, post.index("always"))
+    assert "archiveArtifacts" in always
+    junit = re.search(r"junit [^\n]*testResults: '([^']+)'", always)
+    assert junit
+    patterns = [p.strip() for p in junit[1].split(",")]
+    for verb in ("lint", "test"):
+        written = [c[c.index("--junit") + 1] for c in runner_calls(all_jenkins_shell())
+                   if c[0] == verb and "--junit" in c]  # fmt: skip
+        assert written
+        assert all(any(fnmatch.fnmatch(w, p) for p in patterns) for w in written), written
+
+
+@pytest.mark.parametrize("pipeline", ["gitlab", "jenkins"])
+def test_every_runner_call_is_a_real_verb_with_real_options(pipeline: str, repo: Repo) -> None:
+    if pipeline == "jenkins":
+        script = all_jenkins_shell()
+    else:
+        jobs = jobs_of(repo.child("--since", ""))
+        script = "\n".join(
+            [*root_pipeline()["generate"]["script"]]
+            + [
+                line
+                for job in jobs.values()
+                for line in job["script"] + job.get("after_script", [])
+            ]
+        )
+    calls = runner_calls(script)
     verbs = {check_call(call)[0] for call in calls}
     assert verbs >= PIPELINE_VERBS, PIPELINE_VERBS - verbs
-
-
-def test_both_pipelines_run_the_runner_the_same_way() -> None:
-    gitlab_calls = {check_call(c) for c in runner_calls(all_gitlab_shell())}
-    jenkins_calls = {check_call(c) for c in runner_calls(PIPELINE_SHELL["jenkins"]())}
-    assert gitlab_calls == jenkins_calls
 
 
 def test_runner_calls_are_parsed_and_checked() -> None:
@@ -392,42 +573,73 @@ def test_runner_calls_are_parsed_and_checked() -> None:
     assert runner_calls("  # python -m runner plan x --nope") == []
     with pytest.raises(AssertionError, match="not a runner verb"):
         check_call(["deploy", "example"])
+    with pytest.raises(AssertionError, match="not a runner verb"):
+        check_call(["ci", "gitlb"])
     with pytest.raises(AssertionError, match="--jsn"):
         check_call(["status", "example", "--jsn"])
     with pytest.raises(AssertionError, match="oracle"):
         check_call(["test", "example", "--db", "oracle"])
 
 
-def test_jenkinsfile_structure() -> None:
-    text = jenkinsfile()
-    stages = jenkins_stages()
-    assert list(stages) == JENKINS_STAGES
-    assert "disableConcurrentBuilds()" in _block(text, text.index("options"))
-    deploy = stages["Deploy"]
-    assert re.search(r"when\s*\{[^}]*\bbranch 'main'", deploy)
-    assert 'lock(resource: "db-${p}")' in deploy
-    assert re.search(r"withCredentials\(\[file\(credentialsId: \"database-url-\$\{p\}\"", deploy)
-    assert "variable: urlFileVariable(p)" in deploy
-    assert "toUpperCase().replace('-', '_') + '_DATABASE_URL_FILE'" in text
-    for name in ("Review", "Test", "Plan", "Deploy"):
-        docker = _block(stages[name], stages[name].index("docker"))
-        assert "args '--entrypoint='" in docker, name
-        assert "RUNNER_IMAGE" in docker, name
-        assert "branch 'main'" not in stages[name] or name == "Deploy"
-    post = _block(text, text.index("post {"))
-    always = _block(post, post.index("always"))
-    assert "archiveArtifacts" in always
-    junit = re.search(r"junit [^\n]*testResults: '([^']+)'", always)
-    assert junit
-    patterns = [p.strip() for p in junit[1].split(",")]
-    for verb in ("lint", "test"):
-        written = [
-            c[c.index("--junit") + 1]
-            for c in runner_calls(PIPELINE_SHELL["jenkins"]())
-            if c[0] == verb
-        ]
-        assert written
-        assert all(any(fnmatch.fnmatch(w, p) for p in patterns) for w in written), written
+# ================================================================== ci changed
+
+
+def test_changed_two_projects(repo: Repo) -> None:
+    repo.write("projects/notes/versions/002_add_index.py")
+    repo.write("projects/shop/alembic.ini", (repo.path / "projects/shop/alembic.ini").read_text()
+               + "\n# changed\n")  # fmt: skip
+    repo.write("projects/shared/helpers.py", "y\n")
+    repo.write("README.md", "docs\n")
+    repo.commit("two projects")
+    # main moves on after the fork: not this branch's change (three-dot diff)
+    repo.git("checkout", "-q", "main")
+    repo.write("projects/billing/versions/002_other.py")
+    repo.commit("billing on main")
+    repo.git("checkout", "-q", "feature")
+    names, why = repo.changed("--since", "main")
+    assert names == ["notes", "shop"]
+    assert "notes, shop" in why
+    # GitLab's merge-request base and Jenkins' pull-request target, without --since
+    base = repo.git("merge-base", "main", "HEAD").strip()
+    assert repo.changed(env={"CI_MERGE_REQUEST_DIFF_BASE_SHA": base})[0] == ["notes", "shop"]
+    repo.git("update-ref", "refs/remotes/origin/main", "main")
+    assert repo.changed(env={"CHANGE_TARGET": "main"})[0] == ["notes", "shop"]
+
+
+@pytest.mark.parametrize("path", [".gitlab-ci.yml", "Jenkinsfile", "ci/x.py", "pyproject.toml",
+                                  "runner/cli.py", "docker/Dockerfile"])  # fmt: skip
+def test_changed_runner_or_pipeline_selects_every_project(repo: Repo, path: str) -> None:
+    repo.write("projects/notes/versions/002_add_index.py")
+    repo.write(path, "changed\n")
+    repo.commit("runner")
+    names, why = repo.changed("--since", "main")
+    assert names == ["billing", "legacy", "notes", "shop"]
+    assert path in why
+
+
+def test_changed_nothing_removed_and_fallbacks(repo: Repo) -> None:
+    every = ["billing", "legacy", "notes", "shop"]
+    repo.write("README.md", "docs only\n")
+    repo.commit("docs")
+    names, why = repo.changed("--since", "main")
+    assert names == []
+    assert "no project" in why
+    repo.git("rm", "-q", "-r", "projects/legacy")
+    repo.write("projects/notes/versions/002.py")
+    repo.commit("drop legacy")
+    names, why = repo.changed("--since", "main")
+    assert names == ["notes"]
+    assert "legacy" in why
+    every.remove("legacy")
+    assert repo.changed()[0] == every  # a branch build: no base
+    assert repo.changed("--since", "")[0] == every
+    names, why = repo.changed("--since", "origin/not-fetched")
+    assert names == every
+    assert "cannot diff" in why
+
+
+def test_require_target_names_the_variable() -> None:
+    assert require_target.env_stem("billing-eu") == "BILLING_EU"
 
 
 # ================================================================== execution
@@ -444,106 +656,60 @@ class JobRun:
         return self.out + self.err
 
 
-def _expand(value: str, env: Mapping[str, str]) -> str:
-    return re.sub(r"\$\{?(\w+)\}?", lambda m: env.get(m[1], m[0]), value)
-
-
-def _base_env(workdir: Path) -> dict[str, str]:
-    return {
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-        "HOME": str(workdir),
-        "LANG": "C.UTF-8",
-        "CI": "true",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-
-
-def _bash(script: str, workdir: Path, env: Mapping[str, str]) -> JobRun:
-    proc = subprocess.run(
-        ["bash", "-e", "-o", "pipefail", "-c", script],
-        cwd=workdir,
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+def _bash(lines: list[str], workdir: Path, env: Mapping[str, str]) -> JobRun:
+    proc = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", "\n".join(lines)], cwd=workdir,
+                          env=dict(env), capture_output=True, text=True, timeout=300,
+                          check=False)  # fmt: skip
     return JobRun(proc.returncode, proc.stdout, proc.stderr)
 
 
 @dataclass
 class Checkout:
-    """A temp copy of the repository, committed, plus a SQLite 'production' database."""
-
     path: Path
     database: Path
     url_file: Path
-    commit: str
+    jobs: dict[str, dict[str, Any]]
+
+    def run(self, name: str, **overrides: str | None) -> JobRun:
+        """script in one bash (as GitLab does), then after_script apart."""
+        job = self.jobs[name]
+        env = {
+            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HOME": str(self.path),
+            "LANG": "C.UTF-8", "CI": "true", "GITLAB_CI": "true", "PYTHONDONTWRITEBYTECODE": "1",
+            "CI_PROJECT_DIR": str(self.path), "CI_DEFAULT_BRANCH": "main",
+            "CI_COMMIT_BRANCH": "main", "CI_PIPELINE_SOURCE": "push", "CI_PIPELINE_ID": "4242",
+            "CI_JOB_URL": "https://gitlab.example.com/dba/db/-/jobs/77",
+            "GITLAB_USER_LOGIN": "dba-jane", "RUNNER_ROOT": ".",
+            "EXAMPLE_DATABASE_URL_FILE": str(self.url_file),
+        }  # fmt: skip
+        merged: dict[str, str | None] = {**env, **job.get("variables", {}), **overrides}
+        clean = {k: v for k, v in merged.items() if v is not None}
+        result = _bash(job["script"], self.path, clean)
+        if job.get("after_script"):
+            tail = _bash(job["after_script"], self.path, clean)
+            result = JobRun(result.code, result.out + tail.out, result.err + tail.err)
+        return result
 
 
 @pytest.fixture
 def checkout(tmp_path: Path) -> Checkout:
+    """A committed copy of the repository's projects, its child pipeline, and a SQLite
+    'production' database given as a file-type variable."""
     path = tmp_path / "builds" / "dba" / "db"
     path.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for folder in ("projects", "ci"):
         shutil.copytree(REPO / folder, path / folder, ignore=ignore)
-    for name in (".gitlab-ci.yml", "Jenkinsfile"):
-        shutil.copy2(REPO / name, path / name)
-    git_env = {
-        **_base_env(path),
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-    }
-    for argv in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "init"]):
-        subprocess.run(["git", *argv], cwd=path, env=git_env, check=True)
-    commit = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, check=True
-    ).stdout.strip()
+    r = Repo(path)
+    r.git("init", "-q", "-b", "main")
+    r.commit("init")
+    document = r.child("--since", "")
     database = tmp_path / "prod" / "example.sqlite"
     database.parent.mkdir()
     url_file = tmp_path / "secrets" / "EXAMPLE_DATABASE_URL_FILE"
     url_file.parent.mkdir()
     url_file.write_text(f"sqlite:///{database}\n", encoding="utf-8")
-    return Checkout(path, database, url_file, commit)
-
-
-def gitlab_env(co: Checkout, name: str, **overrides: str | None) -> dict[str, str]:
-    """What a GitLab runner would give job ``name`` on a push to main."""
-    env = {
-        **_base_env(co.path),
-        "GITLAB_CI": "true",
-        "CI_PROJECT_DIR": str(co.path),
-        "CI_DEFAULT_BRANCH": "main",
-        "CI_COMMIT_BRANCH": "main",
-        "CI_COMMIT_SHA": co.commit,
-        "CI_PIPELINE_SOURCE": "push",
-        "CI_PIPELINE_ID": "4242",
-        "CI_JOB_ID": "77",
-        "CI_JOB_NAME": name,
-        "CI_JOB_URL": "https://gitlab.example.com/dba/db/-/jobs/77",
-        "GITLAB_USER_LOGIN": "dba-jane",
-        # the file-type CI/CD variable: GitLab writes the value to a file, passes its path
-        "EXAMPLE_DATABASE_URL_FILE": str(co.url_file),
-    }
-    for block in (gitlab()["variables"], job(name).get("variables", {})):
-        for key, value in block.items():
-            env[key] = _expand(str(value), env)
-    merged: dict[str, str | None] = {**env, **overrides}  # None: not set at all
-    return {k: v for k, v in merged.items() if v is not None}
-
-
-def run_gitlab_job(co: Checkout, name: str, **overrides: str | None) -> JobRun:
-    """before_script + script in one bash (as GitLab does), then after_script apart."""
-    env = gitlab_env(co, name, **overrides)
-    result = _bash(shell(name), co.path, env)
-    after = shell(name, "after_script")
-    if after:
-        tail = _bash(after, co.path, env)
-        result = JobRun(result.code, result.out + tail.out, result.err + tail.err)
-    return result
+    return Checkout(path, database, url_file, jobs_of(document))
 
 
 def _current(database: Path) -> list[str]:
@@ -551,299 +717,30 @@ def _current(database: Path) -> list[str]:
         return [row[0] for row in conn.execute("SELECT version_num FROM alembic_version_example")]
 
 
-def _heads() -> list[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "runner", "--root", str(REPO), "heads", "example", "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return [r["revision"] for r in json.loads(proc.stdout)["projects"][0]["revisions"]]
-
-
 @pytest.mark.slow
-def test_gitlab_jobs_run_end_to_end(checkout: Checkout) -> None:
+def test_a_generated_deploy_job_runs_end_to_end(checkout: Checkout) -> None:
     co = checkout
-    reports = co.path / "reports"
-
-    changes = run_gitlab_job(co, "changes")
-    assert changes.code == 0, changes.output
-    assert (reports / "projects.txt").read_text().split() == PROJECT_NAMES
-
-    review = run_gitlab_job(co, "review")
-    assert review.code == 0, review.output
-    junit = (reports / "lint-example.xml").read_text()
-    assert "<testsuite" in junit
-    assert "example" in junit
-
-    plan = run_gitlab_job(co, "plan")
-    assert plan.code == 0, plan.output
-    sql = (reports / "plan-example.sql").read_text()
-    assert "CREATE TABLE foo" in sql
-    assert str(co.database) in sql, "the plan must be made against the URL file's database"
-    document = json.loads((reports / "plan-example.json").read_text())
-    assert document["projects"][0]["before"] == []
-    assert document["projects"][0]["after"] == _heads()
-    assert "EXAMPLE_DATABASE_URL_FILE" in plan.err
-    assert "CREATE TABLE foo" in plan.out, "the plan is shown in the job log too"
-
-    deploy = run_gitlab_job(co, "deploy:example")
+    for name in ("lint:example", "test:example", "plan:example"):
+        done = co.run(name)
+        assert done.code == 0, (name, done.output)
+    assert "CREATE TABLE foo" in (co.path / "reports/example/plan.sql").read_text()
+    assert json.loads((co.path / "reports/example/plan.json").read_text())["projects"]
+    deploy = co.run("deploy:example")
     assert deploy.code == 0, deploy.output
-    assert _current(co.database) == _heads()
+    assert _current(co.database)
     assert not (co.path / "var" / "example.sqlite").exists(), "deployed to the embedded default"
-    status = json.loads((reports / "status-example.json").read_text())["projects"][0]
+    status = json.loads((co.path / "reports/example/status.json").read_text())["projects"][0]
     assert status["up_to_date"] is True
     assert "EXAMPLE_DATABASE_URL_FILE" in status["url_source"]
     assert "gitlab:dba-jane pipeline 4242" in deploy.out, "the change log is in the job log"
-    assert "CREATE TABLE foo" in (reports / "deploy-example.sql").read_text()
-
-    again = run_gitlab_job(co, "deploy:example")
+    again = co.run("deploy:example")
     assert again.code == 0, again.output
     assert "nothing to apply" in again.out
 
 
-def test_gitlab_plan_warns_without_a_url(checkout: Checkout) -> None:
-    co = checkout
-    assert run_gitlab_job(co, "changes").code == 0
-    plan = run_gitlab_job(co, "plan", EXAMPLE_DATABASE_URL_FILE=None)
-    assert plan.code == 0, plan.output
-    assert "warning: example: no database URL configured" in plan.err
-    assert "EXAMPLE_DATABASE_URL_FILE" in plan.err
-
-
-def test_gitlab_deploy_refuses_without_a_url(checkout: Checkout) -> None:
-    deploy = run_gitlab_job(checkout, "deploy:example", EXAMPLE_DATABASE_URL_FILE=None)
+def test_a_generated_deploy_refuses_without_a_url(checkout: Checkout) -> None:
+    deploy = checkout.run("deploy:example", EXAMPLE_DATABASE_URL_FILE=None)
     assert deploy.code == 2, deploy.output
     assert "error: example: no database URL configured" in deploy.err
     assert "EXAMPLE_DATABASE_URL_FILE" in deploy.err
     assert not (checkout.path / "var" / "example.sqlite").exists()
-
-
-@pytest.mark.slow
-def test_gitlab_deploy_fails_with_the_runner_exit_code(checkout: Checkout) -> None:
-    co = checkout
-    assert run_gitlab_job(co, "deploy:example").code == 0
-
-    # 5: another session holds the database (SQLite's write lock) past the timeout.
-    holder = sqlite3.connect(co.database, isolation_level=None)
-    try:
-        holder.execute("BEGIN IMMEDIATE")
-        locked = run_gitlab_job(co, "deploy:example", RUNNER_LOCK_TIMEOUT="1")
-    finally:
-        holder.close()
-    assert locked.code == 5, locked.output
-    assert "error:" in locked.err
-
-    # 4: an applied revision edited afterwards; upgrade refuses, the log still shows.
-    revision = next((co.path / "projects/example/versions").glob("*_create_foo.py"))
-    revision.write_text(revision.read_text() + "\n# edited after it was applied\n")
-    refused = run_gitlab_job(co, "deploy:example")
-    assert refused.code == 4, refused.output
-    assert re.search(r"^error: .*example", refused.err, re.MULTILINE), refused.err
-    assert "upgrade" in refused.out, "after_script still prints the change log"
-
-
-@pytest.mark.postgresql
-def test_gitlab_test_job_round_trips_on_postgresql(checkout: Checkout, servers: ServerPool) -> None:
-    admin = servers.admin_url("postgresql").render_as_string(hide_password=False)
-    assert run_gitlab_job(checkout, "changes").code == 0
-    result = run_gitlab_job(checkout, "test", RUNNER_TEST_POSTGRES_URL=admin)
-    assert result.code == 0, result.output
-    junit = (checkout.path / "reports" / "roundtrip-example.xml").read_text()
-    assert "<testsuite" in junit
-    assert "<failure" not in junit
-
-
-def _sh(script: str, workdir: Path, env: Mapping[str, str]) -> JobRun:
-    """As Jenkins runs a sh step: /bin/sh -xe."""
-    proc = subprocess.run(
-        ["sh", "-xe", "-c", script],
-        cwd=workdir,
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    return JobRun(proc.returncode, proc.stdout, proc.stderr)
-
-
-@pytest.mark.slow
-def test_jenkins_steps_run_end_to_end(checkout: Checkout) -> None:
-    co = checkout
-    stages = jenkins_stages()
-    env = {
-        **_base_env(co.path),
-        "WORKSPACE": str(co.path),
-        "RUNNER_ROOT": str(co.path),
-        "RUNNER_LOCK_TIMEOUT": "300",
-        "BRANCH_NAME": "main",
-        "JENKINS_URL": "https://jenkins.example.com/",
-        "GIT_COMMIT": co.commit,
-        "JOB_NAME": "dba/db/main",
-        "BUILD_NUMBER": "17",
-        "BUILD_URL": "https://jenkins.example.com/job/dba/job/db/job/main/17/",
-        "BUILD_USER_ID": "dba-jane",
-    }
-
-    def step(stage: str, extra: Mapping[str, str] | None = None, index: int = 0) -> JobRun:
-        result = _sh(jenkins_sh(stages[stage])[index], co.path, {**env, **(extra or {})})
-        assert result.code == 0, f"{stage}: {result.output}"
-        return result
-
-    step("Changes")
-    names = (co.path / "reports" / "projects.txt").read_text().split()
-    assert names == PROJECT_NAMES
-    step("Review")
-    assert (co.path / "reports" / "lint-example.xml").is_file()
-    # withCredentials([file(...)]) and withEnv(["PROJECT=..."])
-    secret = {"EXAMPLE_DATABASE_URL_FILE": str(co.url_file), "PROJECT": "example"}
-    for name in names:
-        step("Plan", {**secret, "PROJECT": name})
-    assert "CREATE TABLE foo" in (co.path / "reports" / "plan-example.sql").read_text()
-    step("Deploy", secret, 0)
-    log = step("Deploy", secret, 1)
-    assert _current(co.database) == _heads()
-    assert "jenkins:dba-jane" in log.out, "the change log is in the build log"
-
-
-# =========================================================== changed_projects
-
-
-@dataclass
-class Repo:
-    path: Path
-
-    def git(self, *argv: str) -> str:
-        env = {
-            **_base_env(self.path),
-            "GIT_AUTHOR_NAME": "t",
-            "GIT_AUTHOR_EMAIL": "t@example.com",
-            "GIT_COMMITTER_NAME": "t",
-            "GIT_COMMITTER_EMAIL": "t@example.com",
-        }
-        return subprocess.run(
-            ["git", *argv], cwd=self.path, env=env, capture_output=True, text=True, check=True
-        ).stdout
-
-    def write(self, relative: str, text: str = "x\n") -> None:
-        target = self.path / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-
-    def commit(self, message: str) -> None:
-        self.git("add", "-A")
-        self.git("commit", "-q", "-m", message)
-
-    def changed(self, *argv: str) -> tuple[list[str], str]:
-        """Run the script as CI does; return the names and the stderr."""
-        proc = subprocess.run(
-            [sys.executable, str(REPO / "ci" / "changed_projects.py"), *argv],
-            cwd=self.path,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return proc.stdout.split(), proc.stderr
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Repo:
-    """main: projects alpha, beta, gamma (and a non-project folder), a runner, a README."""
-    r = Repo(tmp_path / "repo")
-    r.path.mkdir()
-    r.git("init", "-q", "-b", "main")
-    for name in ("alpha", "beta", "gamma"):
-        r.write(f"projects/{name}/alembic.ini", "[alembic]\n")
-        r.write(f"projects/{name}/versions/001_init.py")
-    r.write("projects/shared/helpers.py")  # no alembic.ini: not a project
-    r.write("projects/README.md")
-    r.write("runner/cli.py")
-    r.write("README.md")
-    r.commit("init")
-    r.git("checkout", "-q", "-b", "feature")
-    return r
-
-
-def test_changed_projects_two_projects(repo: Repo) -> None:
-    repo.write("projects/alpha/versions/002_add_index.py")
-    repo.write("projects/beta/alembic.ini", "[alembic]\nversion_table = v\n")
-    repo.write("projects/shared/helpers.py", "y\n")
-    repo.write("README.md", "docs\n")
-    repo.commit("two projects")
-    # main moves on after the fork: not this branch's change (three-dot diff)
-    repo.git("checkout", "-q", "main")
-    repo.write("projects/gamma/versions/002_other.py")
-    repo.commit("gamma on main")
-    repo.git("checkout", "-q", "feature")
-
-    names, why = repo.changed("--base", "main")
-    assert names == ["alpha", "beta"]
-    assert "alpha, beta" in why
-    assert changed_projects.select(repo.path, "main").projects == ["alpha", "beta"]
-
-
-def test_changed_projects_runner_change_selects_every_project(repo: Repo) -> None:
-    repo.write("projects/alpha/versions/002_add_index.py")
-    repo.write("runner/cli.py", "changed\n")
-    repo.commit("runner")
-    names, why = repo.changed("--base", "main")
-    assert names == ["alpha", "beta", "gamma"]
-    assert "runner/cli.py" in why
-
-
-@pytest.mark.parametrize("path", [".gitlab-ci.yml", "Jenkinsfile", "ci/x.py", "pyproject.toml"])
-def test_changed_projects_pipeline_change_selects_every_project(repo: Repo, path: str) -> None:
-    repo.write(path)
-    repo.commit("ci")
-    assert repo.changed("--base", "main")[0] == ["alpha", "beta", "gamma"]
-
-
-def test_changed_projects_nothing_and_removed(repo: Repo) -> None:
-    repo.write("README.md", "docs only\n")
-    repo.commit("docs")
-    names, why = repo.changed("--base", "main")
-    assert names == []
-    assert "no project" in why
-    repo.git("rm", "-q", "-r", "projects/gamma")
-    repo.write("projects/beta/versions/002.py")
-    repo.commit("drop gamma")
-    names, why = repo.changed("--base", "main")
-    assert names == ["beta"]
-    assert "gamma" in why
-
-
-def test_changed_projects_falls_back_to_every_project(repo: Repo) -> None:
-    repo.write("projects/alpha/versions/002_add_index.py")
-    repo.commit("alpha")
-    every = ["alpha", "beta", "gamma"]
-    assert repo.changed()[0] == every  # default branch: no base
-    assert repo.changed("--base", "")[0] == every  # ${CI_MERGE_REQUEST_DIFF_BASE_SHA:-}
-    assert repo.changed("--all", "--base", "main")[0] == every
-    names, why = repo.changed("--base", "origin/not-fetched")
-    assert names == every
-    assert "cannot diff" in why
-    assert repo.changed("--base", "main")[0] == ["alpha"]
-
-
-def test_changed_projects_outside_git(tmp_path: Path) -> None:
-    (tmp_path / "projects" / "solo").mkdir(parents=True)
-    (tmp_path / "projects" / "solo" / "alembic.ini").write_text("[alembic]\n")
-    selection = changed_projects.select(tmp_path, "main")
-    assert selection.projects == ["solo"]
-    assert "cannot diff" in selection.reason
-
-
-def test_changed_projects_usage_error(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "ci" / "changed_projects.py"), "--root", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 2
-    assert "no projects/ folder" in proc.stderr
-
-
-def test_require_target_names_the_variable() -> None:
-    assert require_target.env_stem("billing-eu") == "BILLING_EU"

@@ -77,6 +77,13 @@ class Backend:
     container_class: str | None = None
     container_kwargs: tuple[tuple[str, str], ...] = ()
     drop_database_suffix: str = ""
+    # A CI job's throw-away server (GitLab `services:`): the variable naming its image
+    # (default: container_image), the service's alias, the variables the image wants,
+    # and the admin URL a job reaches it at.
+    ci_image_variable: str | None = None
+    ci_service_alias: str | None = None
+    ci_service_env: tuple[tuple[str, str], ...] = ()
+    ci_service_url: str | None = None
     # The schema's whole definition is in a catalog table of CREATE statements
     # (sqlite_master): snapshots compare those instead of reflecting.
     catalog_of_statements: bool = False
@@ -238,6 +245,11 @@ POSTGRESQL = Backend(
     container_class="testcontainers.community.postgres:PostgresContainer",
     container_kwargs=(("driver", "psycopg"),),
     drop_database_suffix=" WITH (FORCE)",
+    ci_image_variable="RUNNER_POSTGRES_IMAGE",
+    ci_service_alias="postgres",
+    # trust: a throw-away server only this job reaches
+    ci_service_env=(("POSTGRES_HOST_AUTH_METHOD", "trust"),),
+    ci_service_url="postgresql://postgres@postgres:5432/postgres",
     max_identifier_length=63,
     statement_timeout_sql=(("", "SET statement_timeout = {ms}"),),
     lock_wait_sql=("SET lock_timeout = {ms}",),
@@ -283,6 +295,10 @@ MYSQL = Backend(
     # As root: the image grants MYSQL_USER rights on MYSQL_DATABASE only, and a
     # throw-away database needs CREATE DATABASE.
     container_kwargs=(("dialect", "pymysql"), ("username", "root")),
+    ci_image_variable="RUNNER_MARIADB_IMAGE",
+    ci_service_alias="mariadb",
+    ci_service_env=(("MARIADB_ALLOW_EMPTY_ROOT_PASSWORD", "1"),),
+    ci_service_url="mysql://root@mariadb:3306/mysql",
     max_identifier_length=64,
     # MariaDB bounds every statement (seconds); MySQL only SELECTs (milliseconds).
     statement_timeout_sql=(

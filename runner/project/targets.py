@@ -28,7 +28,8 @@ rules of :mod:`runner.project.resolve` (``--url``, ``<NAME>_DATABASE_URL``, its
     ``members_env`` or ``members_file`` (one ``NAME URL`` or ``URL`` per line),
     ``sqlite_glob`` (files; each named by its stem) or ``query`` run on the
     environment ``catalog`` (rows of ``name, url``, or of ``name`` with
-    ``url_template``). A member is the target ``GROUP/MEMBER``.
+    ``url_template``). A member is the target ``GROUP/MEMBER``. ``ci_parallel``
+    splits its deploy over that many CI jobs (``runner ci gitlab``).
 
 Everything is checked when the file is read: an unknown key is an error naming
 it, so a typo (``protect = true``) never silently leaves prod unprotected.
@@ -136,6 +137,7 @@ class GroupSpec:
     catalog: str | None = None
     url_template: str | None = None
     password_env: str | None = None
+    ci_parallel: int = 1  # CI jobs sharing the fleet's deploy (GitLab parallel:, --shard auto)
 
 
 @dataclass(frozen=True)
@@ -331,7 +333,7 @@ class _Reader:
         where = f"[group.{self.named('group', name)}]"
         table = self.table(where, table)
         self.keys(where, table, {*_MEMBER_KEYS, "catalog", "url_template", "password_env",
-                                 *_SETTING_KEYS})  # fmt: skip
+                                 "ci_parallel", *_SETTING_KEYS})  # fmt: skip
         given = [key for key in _MEMBER_KEYS if key in table]
         if len(given) != 1:
             raise self.fail(where, f"give exactly one of {', '.join(_MEMBER_KEYS)}")
@@ -344,8 +346,13 @@ class _Reader:
             raise self.fail(where, "url_template must contain {name}")
         value = self.text(where, table, source)
         assert value is not None
+        parallel = table.get("ci_parallel", 1)
+        if isinstance(parallel, bool) or not isinstance(parallel, int) or not 1 <= parallel <= 200:
+            raise self.fail(where, "ci_parallel must be a whole number from 1 to 200 (GitLab's"
+                            " parallel: limit)")  # fmt: skip
         return GroupSpec(name, source, value, self.settings(where, table, defaults), catalog,
-                         template, self.text(where, table, "password_env"))  # fmt: skip
+                         template, self.text(where, table, "password_env"),
+                         parallel)  # fmt: skip
 
 
 def _first(value: float | None, fallback: float | None) -> float | None:

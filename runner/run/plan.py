@@ -24,7 +24,7 @@ from alembic.util import CommandError
 from runner.errors import MigrationFailed, RevisionProblem, RunnerError
 from runner.output.results import describe_revs
 from runner.project.environment import ProjectEnv
-from runner.run import capture
+from runner.run import capture, newer
 from runner.run.envpass import render
 
 _MARKER = re.compile(r"^-- Running upgrade (?P<down>.*?) -> (?P<rev>\S+)\s*$", re.MULTILINE)
@@ -118,6 +118,9 @@ def pending_sql(
     Alembic needs ``start:end`` for offline SQL; callers read ``start`` from the
     database, so the SQL is what the next upgrade of *that* database runs.
     """
+    missing = newer.unknown(penv.script, current)
+    if missing:  # a newer deploy: say so plainly, not as a broken history (exit 4, not 2)
+        raise newer.ahead(penv.name, penv.target.name, missing)
     try:
         steps_of = penv.downgrade_steps if downgrade else penv.upgrade_steps
         steps = list(steps_of(destination, current))

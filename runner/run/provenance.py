@@ -34,6 +34,7 @@ def _first(environ: Mapping[str, str], *names: str) -> str | None:
 
 
 _COMMIT_VARIABLES = ("CI_COMMIT_SHA", "GIT_COMMIT")  # GitLab CI, Jenkins git plugin
+APPROVER_VARIABLE = "RUNNER_APPROVED_BY"
 
 
 def prefetch(environ: Mapping[str, str], repo: Path, project: Path | None = None) -> None:
@@ -62,12 +63,21 @@ def read(environ: Mapping[str, str], repo: Path, project: Path | None = None) ->
         pipeline = _first(environ, "CI_PIPELINE_ID")
         ci_identity = f"gitlab:{who or '?'} pipeline {pipeline or '?'}"
     elif environ.get("JENKINS_URL"):
-        who = _first(environ, "BUILD_USER_ID", "CHANGE_AUTHOR")
+        # The person who started the build (Build User Vars plugin), a pull request's
+        # author, else, on a branch build started by a push, the commit's author.
+        who = _first(environ, "BUILD_USER_ID", "CHANGE_AUTHOR") or _author(
+            repo, _first(environ, "GIT_COMMIT") or "HEAD"
+        )
         job = _first(environ, "JOB_NAME")
         build = _first(environ, "BUILD_NUMBER")
         ci_identity = f"jenkins:{who or '?'} {job or '?'}#{build or '?'}"
     elif environ.get("CI"):
         ci_identity = "ci"
+    # Who approved a gated deploy (Jenkins `input`'s submitter; GitLab's manual job is
+    # already GITLAB_USER_LOGIN, the person who ran it).
+    approver = _first(environ, APPROVER_VARIABLE)
+    if approver and ci_identity:
+        ci_identity += f" approved by {approver}"
     return Provenance(
         os_user=os_user,
         ci_identity=ci_identity,
@@ -119,6 +129,12 @@ def _git_head(repo: Path, project: Path | None) -> str | None:
     if not dirty and project is not None:
         dirty = _git_output([*command[:-1], "--untracked-files=all", "--", str(project)])
     return commit + ("-dirty" if dirty else "")
+
+
+def _author(repo: Path, commit: str) -> str | None:
+    """The author's email of ``commit`` (name if there is none), from ``git log``."""
+    found = _git_output(["git", "-C", str(repo), "log", "-1", "--format=%ae%n%an", commit, "--"])
+    return next((line.strip() for line in found.splitlines() if line.strip()), None)
 
 
 def _git_output(command: list[str]) -> str:

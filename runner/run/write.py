@@ -61,7 +61,7 @@ from runner.output.results import (
 )
 from runner.project.environment import ProjectEnv
 from runner.project.revisions import calls_autocommit_block, describe_move
-from runner.run import changelog, provenance, retry, verify
+from runner.run import changelog, newer, provenance, retry, verify
 from runner.run.changelog import ChangeLog, LogEntry
 from runner.run.envpass import EnvRun, PrepareHook, StepsFn, run_env
 from runner.run.session import UNCHANGED, open_connection, read_env
@@ -416,6 +416,8 @@ class _Write:
         """Create the change log if needed, run the checks; return the log."""
         log_ = changelog.project_log(self.penv, seen.version_table_schema)
         log_.ensure(self.connection, seen.current)
+        if self.safety and self.action == Direction.UPGRADE:  # an older checkout: refused
+            newer.check_write(self.penv, self.connection, log_, seen.current)
         if self.safety:
             safety_checks(self.penv, self.connection, log_, seen.current)
         if self.precheck is not None:

@@ -325,8 +325,9 @@ def downgrade() -> None:
 
 @pytest.mark.parametrize("db", ["sqlite", "postgresql"], indirect=True)
 @case("history", "the database is at a revision the repository does not have", exit_code="4",
-      message="<project>: verify failed: X the database is at X, which this repository does not"
-      " contain ...; repair cannot fix that ...: runner stamp <project> REV --purge",
+      message="<project>: the database is ahead of this branch: ... at revision X, which this"
+      " checkout does not have ...: rebase or merge main (... runner stamp <project> REV"
+      " --purge); repair: verify failed: X ...",
       database="untouched", log="-", backends="SQLite, PostgreSQL")  # fmt: skip
 def test_an_unknown_database_revision(run: Runner, root: Path, db: Database) -> None:
     load_scenario("two_projects", root)

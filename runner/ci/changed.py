@@ -1,42 +1,29 @@
-#!/usr/bin/env python3
-"""Print the projects a change touches, one name per line: what CI lints, tests and plans.
+"""The projects a change touches: what a pipeline lints, tests, plans and deploys.
 
-    python ci/changed_projects.py --base "$CI_MERGE_REQUEST_DIFF_BASE_SHA"   # a merge request
-    python ci/changed_projects.py --base origin/main                        # any branch
-    python ci/changed_projects.py                                           # default branch
-    python ci/changed_projects.py --all
+Rules, from ``git diff --name-only BASE...HEAD`` (what HEAD changed since it forked
+from BASE):
 
-Rules, from ``git diff --name-only BASE...HEAD`` (what HEAD changed since it
-forked from BASE):
-
-- a file under ``projects/<name>/`` selects project ``<name>`` if that folder
-  still is a project (a legal name and an ``alembic.ini``, the runner's own rule);
-  a project the change deletes is not printed;
+- a file under ``projects/<name>/`` selects project ``<name>`` if that folder still
+  is a project (a legal name and an ``alembic.ini``); a deleted project is not selected;
 - a change to the runner or to how CI runs it (``runner/``, ``pyproject.toml``,
   ``docker/``, ``ci/``, ``.gitlab-ci.yml``, ``Jenkinsfile``) selects every project;
-- no ``--base`` (or an empty one: the default branch) selects every project, and
-  so does a base git cannot resolve (shallow clone, ref not fetched): when the
-  change cannot be computed, everything is checked, never nothing.
+- no base (the default branch) selects every project, and so does a base git cannot
+  resolve (shallow clone, ref not fetched): when the change cannot be computed,
+  everything is checked, never nothing.
 
-Why the selection was made goes to stderr; stdout holds only names. Exit 0,
-also when nothing is selected (an empty stdout); 2 on a usage error. Standard
-library only, so any image with python3 (3.10+) and git runs it.
+Standard library and git only: the generator job needs no database driver.
 """
 
 from __future__ import annotations
 
-import argparse
-import re
 import subprocess
-import sys
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-PROJECTS_DIR = "projects"
-# Same rule as runner.project.repository: a folder with a legal name holding an alembic.ini.
-NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
-INI_NAME = "alembic.ini"
+from runner.errors import ConfigError
+from runner.project.repository import INI_NAME, PROJECTS_DIR, validate_name
+
 # Paths whose change can alter how every project behaves in CI.
 RUNNER_PATHS = ("runner/", "pyproject.toml", "docker/", "ci/", ".gitlab-ci.yml", "Jenkinsfile")
 
@@ -61,8 +48,26 @@ def discover(root: Path) -> list[str]:
     return sorted(
         child.name
         for child in folder.iterdir()
-        if child.is_dir() and NAME_RE.fullmatch(child.name) and (child / INI_NAME).is_file()
+        if child.is_dir() and _legal(child.name) and (child / INI_NAME).is_file()
     )
+
+
+def _legal(name: str) -> bool:
+    try:
+        validate_name(name)
+    except ConfigError:
+        return False
+    return True
+
+
+def default_base(environ: Mapping[str, str]) -> str | None:
+    """The base a CI system gives a change: GitLab's merge-request diff base, Jenkins'
+    pull-request target branch; None on a branch build (every project)."""
+    if environ.get("CI_MERGE_REQUEST_DIFF_BASE_SHA"):
+        return environ["CI_MERGE_REQUEST_DIFF_BASE_SHA"]
+    if environ.get("CHANGE_TARGET"):
+        return f"origin/{environ['CHANGE_TARGET']}"
+    return None
 
 
 def changed_files(root: Path, base: str, head: str = "HEAD") -> list[str]:
@@ -110,38 +115,3 @@ def _git(argv: list[str]) -> str:
         message = proc.stderr.strip().splitlines()
         raise GitError(message[-1] if message else f"{' '.join(argv[4:6])} failed")
     return proc.stdout
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Print the projects a change touches, one per line.",
-    )
-    parser.add_argument(
-        "--base",
-        metavar="REF",
-        default=None,
-        help="Compare HEAD with its merge base with REF; empty or absent: every project.",
-    )
-    parser.add_argument("--head", metavar="REF", default="HEAD", help="Default: HEAD.")
-    parser.add_argument("--all", action="store_true", help="Every project, whatever changed.")
-    parser.add_argument(
-        "--root",
-        type=Path,
-        default=Path(),
-        help="Repository root holding projects/ (default: the current directory).",
-    )
-    args = parser.parse_args(argv)
-    if not (args.root / PROJECTS_DIR).is_dir():
-        parser.error(f"no {PROJECTS_DIR}/ folder under {args.root}")
-    if args.all:
-        selection = Selection(discover(args.root), "--all: every project")
-    else:
-        selection = select(args.root, args.base, args.head)
-    print(f"changed_projects: {selection.reason}", file=sys.stderr)
-    for name in selection.projects:
-        print(name)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
