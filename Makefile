@@ -16,7 +16,7 @@ STAMP  := $(VENV)/.installed
 # recipe's shell as an environment variable and is quoted there ("$$DA_MSG"). A
 # message with backticks, $(...) or $(shell ...) is stored as typed, not run. (ARGS,
 # pytest's options for `make test`, are shell words on purpose: they are pasted.)
-INPUTS := PROJECT REV MSG PLAN FORMAT OUT DB DIALECT JUNIT ALL SQL JSON ENV GROUP TARGET JOBS SHARD CONFIRM QUICK FROM TO
+INPUTS := PROJECT REV MSG PLAN FORMAT OUT DB DIALECT JUNIT ALL SQL JSON ENV GROUP TARGET JOBS SHARD CONFIRM QUICK FROM TO SINCE
 $(foreach v,$(INPUTS),$(eval export DA_$(v) := $$(value $(v))))
 unexport $(INPUTS)
 
@@ -77,7 +77,7 @@ $(STAMP): pyproject.toml
 	@echo "installed: $(BIN)/runner, $(BIN)/nox, $(BIN)/pytest" >&2
 	@touch $@
 
-.PHONY: help bootstrap list new revision merge upgrade downgrade status current show branches plan history heads stamp apply log verify repair adopt drift diff lint lint-revisions check-code roundtrip test image bench clean clean-db
+.PHONY: ci help bootstrap list new revision merge upgrade downgrade status current show branches plan history heads stamp apply log verify repair adopt drift diff lint lint-revisions check-code roundtrip test image bench clean clean-db
 
 # Recipes start with @: make prints only what the runner prints, so
 # `make status PROJECT=x JSON=1 > status.json` is JSON.
@@ -151,6 +151,10 @@ drift: $(STAMP) ## Schema changes made outside the migrations: PROJECT=x or ALL=
 
 diff: $(STAMP) ## Schema differences between two targets of PROJECT: FROM=staging TO=prod [JSON=1]
 	@$(RUNNER) diff "$$DA_PROJECT" --from "$$DA_FROM" --to "$$DA_TO" $(JSON_OPT)
+
+ci: $(STAMP) ## The projects a change touches (runner ci changed): [SINCE=main] [JSON=1]; OUT=file also writes the GitLab child pipeline there
+	@$(RUNNER) ci changed $(if $(DA_SINCE),--since "$$DA_SINCE") $(JSON_OPT)
+	@$(if $(DA_OUT),$(RUNNER) ci gitlab $(if $(DA_SINCE),--since "$$DA_SINCE") --out "$$DA_OUT")
 
 roundtrip: $(STAMP) ## Round-trip PROJECT on a throw-away database (runner test): [DB=postgresql] [ALL=1]
 	@$(RUNNER) test $(if $(DA_ALL),--all,"$$DA_PROJECT") $(if $(DA_DB),--db "$$DA_DB") $(JSON_OPT)

@@ -194,7 +194,10 @@ def fleet(tmp_path: Path, servers: ServerPool) -> Iterator[Fleet]:
     f = Fleet(root, tmp_path / "home")
     shutil.copy2(REPO / ".gitlab-ci.yml", root / ".gitlab-ci.yml")
     shutil.copytree(REPO / "ci", root / "ci", ignore=shutil.ignore_patterns("__pycache__"))
-    (root / ".gitignore").write_text(".gitlab-ci-local/\nreports/\nvar/\n", encoding="utf-8")
+    # As this repository ignores them: a job that ran the runner leaves __pycache__ behind.
+    (root / ".gitignore").write_text(
+        ".gitlab-ci-local/\nreports/\nvar/\n__pycache__/\n", encoding="utf-8"
+    )
     (root / "README.md").write_text("databases\n", encoding="utf-8")
     (root / "projects").mkdir()
     tenants = tmp_path / "tenants"

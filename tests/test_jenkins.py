@@ -57,7 +57,7 @@ def jenkins(tmp_path: Path, servers: ServerPool) -> Iterator[tuple[Fleet, dict[s
     f = Fleet(root, tmp_path / "home")
     shutil.copy2(REPO / "Jenkinsfile", root / "Jenkinsfile")
     shutil.copytree(REPO / "ci", root / "ci", ignore=shutil.ignore_patterns("__pycache__"))
-    (root / ".gitignore").write_text("reports/\nvar/\n", encoding="utf-8")
+    (root / ".gitignore").write_text("reports/\nvar/\n__pycache__/\n", encoding="utf-8")
     (root / "projects").mkdir()
     f.git("init", "-q", "-b", "main")
     for name, (dialect, targets) in PROJECTS.items():
