@@ -102,7 +102,8 @@ def checksum_of_b2(url: str) -> str:
     engine = sa.create_engine(url)
     with engine.connect() as connection:
         value = connection.execute(sa.text(
-            "SELECT checksum FROM alembic_changelog_p WHERE revision = 'b2' ORDER BY id DESC"
+            "SELECT checksum FROM alembic_changelog_p"
+            " WHERE revision = 'b2' AND direction = 'upgrade' ORDER BY id DESC"
         )).scalar()  # fmt: skip
     engine.dispose()
     return str(value)
