@@ -70,10 +70,11 @@ REASONS = {
     "require-timeout-settings": "the runner's missing-lock-timeout/missing-statement-timeout"
     " report it once per revision that needs it (not on new tables), and count the timeouts"
     " declared in targets.toml",
-    "require-lock-timeout": "reported once per revision (missing-lock-timeout), not per"
-    " statement, and only for locks that block reads or writes: CREATE INDEX CONCURRENTLY"
-    " waits for SHARE UPDATE EXCLUSIVE, which queues no query behind it; statements on a"
-    " table created in the same revision need none",
+    "require-lock-timeout": "the runner's deploy guard sets lock_timeout (5 s, with bounded"
+    " retries) on every target unless targets.toml turns it off, so missing-lock-timeout"
+    " reports only targets without it, once per revision, and only for locks that block reads"
+    " or writes: CREATE INDEX CONCURRENTLY waits for SHARE UPDATE EXCLUSIVE, which queues no"
+    " query behind it; statements on a table created in the same revision need none",
     "require-statement-timeout": "reported once per revision (missing-statement-timeout), for"
     " statements that can run long (index builds, rewrites, scans, DML); CREATE TABLE,"
     " DROP TABLE, DROP INDEX and ALTER TYPE ADD VALUE are quick once they hold their lock,"
