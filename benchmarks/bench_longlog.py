@@ -40,33 +40,18 @@ PYTHON = sys.executable
 RUNNER = [PYTHON, "-m", "runner"]
 ADMIN = os.environ.get("RUNNER_TEST_POSTGRES_URL",
                        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")  # fmt: skip
-FIRST = '''"""first"""
-revision = "a1"
-down_revision = None
+REVISION = '''"""{table}"""
+revision = "{rev}"
+down_revision = {down}
 from alembic import op
 def upgrade() -> None:
-    op.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+    op.execute("CREATE TABLE {table} (id INTEGER PRIMARY KEY)")
 def downgrade() -> None:
-    op.execute("DROP TABLE t")
+    op.execute("DROP TABLE {table}")
 '''
-SECOND = '''"""second"""
-revision = "b2"
-down_revision = "a1"
-from alembic import op
-def upgrade() -> None:
-    op.execute("CREATE TABLE u (id INTEGER PRIMARY KEY)")
-def downgrade() -> None:
-    op.execute("DROP TABLE u")
-'''
-THIRD = '''"""third"""
-revision = "c3"
-down_revision = "b2"
-from alembic import op
-def upgrade() -> None:
-    op.execute("CREATE TABLE v (id INTEGER PRIMARY KEY)")
-def downgrade() -> None:
-    op.execute("DROP TABLE v")
-'''
+FIRST = REVISION.format(rev="a1", down=None, table="t")
+SECOND = REVISION.format(rev="b2", down='"a1"', table="u")
+THIRD = REVISION.format(rev="c3", down='"b2"', table="v")
 COMMANDS = {
     "verify": ["verify", "p"],
     "status": ["status", "p"],
@@ -88,7 +73,7 @@ def grow(url: str, rows: int, checksum: str) -> None:
                                          (Direction.UPGRADE, "b2", "a1")):  # fmt: skip
                 batch.append(log_.entry(
                     revision=rev, down_revisions=[down], direction=direction,
-                    description="second", path="projects/p/versions/b2.py", checksum=checksum,
+                    description="u", path="projects/p/versions/b2.py", checksum=checksum,
                     started=now, finished=now, duration_ms=n % 7,
                 ))  # fmt: skip
             if len(batch) >= 2000:

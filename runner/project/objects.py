@@ -10,10 +10,7 @@ import fnmatch
 from dataclasses import dataclass
 
 from runner.project import targets as declared
-from runner.project.repository import Project
-
-# The runner's own tables, in any project: never adopted, never drift.
-RUNNER_TABLES = ("alembic_version*", "alembic_changelog_*")
+from runner.project.repository import RUNNER_TABLES, Project  # never adopted, never drift
 
 
 @dataclass(frozen=True)

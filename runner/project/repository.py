@@ -76,6 +76,12 @@ def default_version_table(name: str) -> str:
     return "alembic_version_" + name.replace("-", "_")
 
 
+# The runner's own tables, of any project (the version table and the change log): as
+# shell patterns, and as a regular expression alternation (no anchors) for SQL text.
+RUNNER_TABLES = ("alembic_version*", "alembic_changelog_*")
+RUNNER_TABLES_RE = "|".join(re.escape(glob).replace(r"\*", r"\w*") for glob in RUNNER_TABLES)
+
+
 @dataclass(frozen=True)
 class Project:
     """One database project: a name and the folder that holds its ``alembic.ini``."""

@@ -39,12 +39,13 @@ from runner.output.results import (
     TableFacts,
 )
 from runner.project.environment import ProjectEnv
+from runner.project.repository import RUNNER_TABLES_RE
 from runner.project.sql_files import split_statements
 from runner.run.session import open_connection
 
 _MARKER = re.compile(r"^-- Running (?:upgrade|downgrade) (?P<down>.*?) -> (?P<rev>\S+)\s*$",
                      re.MULTILINE)  # fmt: skip
-_BOOKKEEPING = re.compile(r"^(alembic_version\w*|alembic_changelog\w*)$", re.IGNORECASE)
+_BOOKKEEPING = re.compile(rf"^({RUNNER_TABLES_RE})$", re.IGNORECASE)
 _SHOWN = 200  # how much of a statement a plan (and a lint finding) shows
 
 

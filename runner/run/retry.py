@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from runner.errors import FailedStep, MigrationFailed
+from runner.project.repository import RUNNER_TABLES_RE
 
 # Statements that change nothing a rollback could not undo (or nothing at all).
 _READS = re.compile(
@@ -40,7 +41,7 @@ _READS = re.compile(
     re.IGNORECASE,
 )
 # The runner's and Alembic's own tables: creating them, or a version row, is bookkeeping.
-_BOOKKEEPING = re.compile(r"\b(alembic_version\w*|alembic_changelog\w*)\b", re.IGNORECASE)
+_BOOKKEEPING = re.compile(rf"\b({RUNNER_TABLES_RE})\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
