@@ -38,6 +38,7 @@ from runner.output.results import (
 )
 from runner.project.environment import ProjectEnv
 from runner.project.repository import Project
+from runner.project.revisions import is_known
 from runner.run import changelog, newer, planfile, verify, write
 from runner.run.plan import pending_sql
 from runner.run.planfile import PlannedTarget
@@ -129,7 +130,7 @@ def heads(penv: ProjectEnv) -> HistoryResult:
 def current(penv: ProjectEnv) -> HistoryResult:
     """``current``: the revision(s) the database is at (Alembic's ``current``)."""
     at = _current(penv)[0]
-    known = [penv.info(penv.revision(r)) for r in at if _known(penv, r)]
+    known = [penv.info(penv.revision(r)) for r in at if is_known(penv.script, r)]
     return HistoryResult(penv.name, known, current=list(at), kind="current")
 
 
@@ -158,13 +159,6 @@ def show(penv: ProjectEnv, rev: str) -> RevisionDetail:
         depends_on=sorted(script.dependencies or ()),
         children=sorted(script.nextrev),
     )
-
-
-def _known(penv: ProjectEnv, rev: str) -> bool:
-    try:
-        return penv.script.get_revision(rev) is not None
-    except (RevisionError, CommandError):
-        return False
 
 
 def _current(penv: ProjectEnv) -> tuple[tuple[str, ...], str | None]:

@@ -5,9 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from alembic.script import Script
+from alembic.script import Script, ScriptDirectory
 
 from runner.output.results import describe_revs
+
+
+def is_known(script: ScriptDirectory, rev: str) -> bool:
+    """This checkout has a revision file for ``rev`` (an id or a unique prefix)."""
+    try:
+        return script.get_revision(rev) is not None
+    except Exception:  # alembic raises several kinds for an unknown or ambiguous id
+        return False
 
 
 def down_revisions(script: Script) -> list[str]:

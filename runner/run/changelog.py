@@ -386,6 +386,15 @@ class ChangeLog:
             self._last_hash = newest.row_hash if newest else CHAIN_START
         return entries
 
+    def newest(self, connection: Connection, *where: Any) -> LogEntry | None:
+        """The newest row matching ``where`` (one query on the primary key's order), or
+        ``None``, also when the table does not exist yet."""
+        if not self.exists(connection):
+            return None
+        query = sa.select(*self.columns).where(*where).order_by(self.table.c.id.desc())
+        row = connection.execute(query.limit(1)).first()
+        return LogEntry(*row) if row is not None else None
+
     def following(self, connection: Connection, ids: Sequence[int]) -> dict[int, LogEntry]:
         """For each row id, the row right after it (if any): what closed an in-progress row."""
         found: dict[int, LogEntry] = {}

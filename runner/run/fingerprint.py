@@ -98,15 +98,8 @@ def fingerprint(connection: Connection, scope: Scope | None = None) -> str:
 
 def last_recorded(log_: ChangeLog, connection: Connection) -> LogEntry | None:
     """The newest fingerprint row of the log, if any."""
-    if not log_.exists(connection):
-        return None
-    table = log_.table
-    row = connection.execute(
-        sa.select(*log_.columns)
-        .where(table.c.direction == FINGERPRINT, table.c.success.is_(True))
-        .order_by(table.c.id.desc()).limit(1)
-    ).first()  # fmt: skip
-    return LogEntry(*row) if row is not None else None
+    c = log_.table.c
+    return log_.newest(connection, c.direction == FINGERPRINT, c.success.is_(True))
 
 
 def record(log_: ChangeLog, connection: Connection, heads: Sequence[str], digest: str,

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from runner.errors import Refused
 from runner.output.results import Direction
 from runner.project.environment import ProjectEnv
+from runner.project.revisions import is_known
 from runner.run import provenance
 from runner.run.changelog import ChangeLog, LogEntry
 
@@ -30,15 +31,7 @@ def default_branch(environ: Mapping[str, str] = os.environ) -> str:
 
 def unknown(script: ScriptDirectory, current: Sequence[str]) -> list[str]:
     """The revisions of ``current`` that this checkout has no file for."""
-    missing = []
-    for rev in current:
-        try:
-            known = script.get_revision(rev) is not None
-        except Exception:  # alembic raises several kinds for an unknown id
-            known = False
-        if not known:
-            missing.append(rev)
-    return missing
+    return [rev for rev in current if not is_known(script, rev)]
 
 
 def ahead(project: str, target: str | None, revisions: Sequence[str]) -> Refused:
@@ -54,13 +47,12 @@ def ahead(project: str, target: str | None, revisions: Sequence[str]) -> Refused
     )
 
 
-def newest_deploy(entries_oldest_first: Sequence[LogEntry]) -> LogEntry | None:
+def newest_deploy(log_: ChangeLog, connection: Connection) -> LogEntry | None:
     """The newest successful row that records a commit: the last run that changed the
-    database (a run with nothing to do writes no row)."""
-    for entry in reversed(entries_oldest_first):
-        if entry.success and entry.git_commit and entry.direction != Direction.LOG_CREATED:
-            return entry
-    return None
+    database (a run with nothing to do writes no row). One query, not the whole log."""
+    c = log_.table.c
+    return log_.newest(connection, c.success.is_(True), c.git_commit != "",
+                       c.direction != str(Direction.LOG_CREATED))  # fmt: skip
 
 
 def is_ancestor(repo: Path, older: str, newer: str) -> bool:
@@ -81,11 +73,11 @@ def is_ancestor(repo: Path, older: str, newer: str) -> bool:
 
 
 def refuse_older(project: str, target: str | None, repo: Path, commit: str | None,
-                 entries_oldest_first: Sequence[LogEntry]) -> None:  # fmt: skip
-    """Refuse a write from ``commit`` when the newest deploy ran from a descendant of it."""
+                 newest: LogEntry | None) -> None:  # fmt: skip
+    """Refuse a write from ``commit`` when the newest deploy (``newest``) ran from a
+    descendant of it."""
     if not commit or commit.endswith("-dirty"):
         return  # a laptop's work in progress: not a pipeline's commit
-    newest = newest_deploy(entries_oldest_first)
     if newest is None:
         return
     theirs = newest.git_commit.removesuffix("-dirty")
@@ -110,5 +102,5 @@ def check_write(penv: ProjectEnv, connection: Connection, log_: ChangeLog,
     if missing:
         raise ahead(penv.name, penv.target.name, missing)
     commit = provenance.read(os.environ, penv.project.root, penv.project.path).git_commit
-    entries = log_.entries(connection, newest_first=False)
-    refuse_older(penv.name, penv.target.name, penv.project.root, commit, entries)
+    refuse_older(penv.name, penv.target.name, penv.project.root, commit,
+                 newest_deploy(log_, connection))  # fmt: skip

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from runner.db.backends import backend
 from runner.output.results import Direction, VerifyProblem, VerifyResult
 from runner.project.checksums import revision_checksum
-from runner.project.revisions import down_revisions
+from runner.project.revisions import down_revisions, is_known
 from runner.run.changelog import KEYED, ChangeLog, LogEntry, chain_problems, digest_before
 
 # Directions after which a revision counts as applied with the row's checksum.
@@ -25,7 +25,7 @@ def applied_in_repository(script: ScriptDirectory, current: Iterable[str]) -> li
     revisions and all their ancestors that the repository knows, base first."""
     seen: set[str] = set()
     order: list[str] = []
-    stack = [rev for rev in current if _known(script, rev)]
+    stack = [rev for rev in current if is_known(script, rev)]
     while stack:
         rev = stack.pop()
         if rev in seen:
@@ -34,13 +34,6 @@ def applied_in_repository(script: ScriptDirectory, current: Iterable[str]) -> li
         order.append(rev)
         stack.extend(down_revisions(script.get_revision(rev)))
     return list(reversed(order))
-
-
-def _known(script: ScriptDirectory, rev: str) -> bool:
-    try:
-        return script.get_revision(rev) is not None
-    except Exception:  # alembic raises several kinds for an unknown id
-        return False
 
 
 def recorded_checksums(entries_oldest_first: Sequence[LogEntry]) -> dict[str, LogEntry]:
@@ -101,7 +94,7 @@ def check(
     warnings: list[VerifyProblem] = []
     entries = log.entries
     for rev in current:
-        if not _known(script, rev):
+        if not is_known(script, rev):
             problems.append(VerifyProblem(
                 "unknown-database-revision", rev, "",
                 f"the database is at {rev}, which this repository does not contain",
@@ -135,7 +128,7 @@ def check(
                 f" (recorded {entry.checksum[:12]}, now {actual[:12]})",
             ))  # fmt: skip
     for rev, entry in recorded.items():
-        if not _known(script, rev):
+        if not is_known(script, rev):
             problems.append(VerifyProblem(
                 "missing-file", rev, entry.path,
                 "applied, but its file is no longer in the repository",
