@@ -109,8 +109,18 @@ class ServerPool:
         if backend in self._failed:
             pytest.fail(self._failed[backend])
         if backend not in self._admin:
-            self._admin[backend] = self._find(backend)
+            self._admin[backend] = self._export(backend, self._find(backend))
         return self._admin[backend]
+
+    @staticmethod
+    def _export(backend: str, url: URL | None) -> URL | None:
+        """Put a server found by probing (or started) where the runner looks for one
+        itself: a runner the tests start (``runner test``) must use the same server, not
+        try a container of its own because the variable was never set."""
+        variable = backends.backend(backend).test_server_variable
+        if url is not None and variable is not None:
+            os.environ.setdefault(variable, url.render_as_string(hide_password=False))
+        return url
 
     def why(self, backend: str) -> str:
         return self._why.get(backend, "")
@@ -120,7 +130,7 @@ class ServerPool:
         for the report header, before any test runs."""
         if backend in self._admin:
             return self._admin[backend]
-        url = self._find(backend, start=False)
+        url = self._export(backend, self._find(backend, start=False))
         if url is not None:
             self._admin[backend] = url
             self._why.pop(backend, None)
