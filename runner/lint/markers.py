@@ -29,6 +29,8 @@ from runner.lint.rules import RULES
 from runner.project.sql_files import sql_file_path
 
 _MARKER = re.compile(r"^\s*(?:#|--)\s*lint\s*:\s*(?P<body>.*?)\s*$")
+# Somewhere in a file's text: every marker comment contains this.
+_ANY_MARKER = re.compile(r"#\s*lint\s*:")
 _ACCEPT = re.compile(
     r"^accept\s+(?P<rules>[\w-]+(?:\s*,\s*[\w-]+)*)\s*(?::\s*(?P<reason>.*))?$", re.IGNORECASE
 )
@@ -79,6 +81,8 @@ def acceptances(revision_file: str | Path) -> dict[str, Marker]:
 def _python_comments(path: Path) -> list[tuple[int, str]]:
     """(line, text) of each comment in a Python file; tokenize so strings never count."""
     source = path.read_text(encoding="utf-8")
+    if not _ANY_MARKER.search(source):
+        return []  # no comment of it can be a marker: skip tokenizing (lint reads them all)
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
     except (tokenize.TokenError, SyntaxError):

@@ -19,7 +19,8 @@ _META = [
          why="What cannot be rendered is not checked.", family="meta", sql=False,
          rewrite="Avoid op.get_bind() reads in upgrade(), or accept it with a reason."),
     Rule("unparsed-sql", "info", "a statement sqlglot could not parse", everywhere=False,
-         why="Rules that need the parsed statement did not check it.", family="meta", sql=False,
+         why="Rules that need the parsed statement did not check it. INSERT and SELECT are"
+         " never parsed: no such rule reads them.", family="meta", sql=False,
          rewrite="Nothing to do, unless the statement is risky: then review it by hand."),
 ]  # fmt: skip
 _RULES = [

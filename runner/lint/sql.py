@@ -150,6 +150,8 @@ class _RevisionState:
         if _TRANSACTION_TEXT.match(statement):  # sqlglot reads these as an alias
             _transaction(self, None, statement)
             return
+        if _UNREAD.match(statement) and _BATCH_TMP not in statement:
+            return  # no handler reads it: parsing would only cost time
         try:
             parsed = _parse(statement, self.kind.sqlglot_dialect or "")
         except Exception as exc:  # a third-party parser: any failure means "not checked"
@@ -170,6 +172,10 @@ def _command(state: _RevisionState, parsed: exp.Command, statement: str) -> None
         state.add("unparsed-sql", "statement not understood by sqlglot, not checked", statement)
 
 
+# Statements no handler reads, so they are not parsed (the text rules still see them):
+# rows written or read. A data migration is mostly these. A batch copy's INSERT ...
+# SELECT into Alembic's temporary table is read (:func:`_insert`), so it is parsed.
+_UNREAD = re.compile(r"\s*(INSERT|SELECT|VALUES)\b", re.I)
 # START TRANSACTION and SAVEPOINT parse as an alias in sqlglot 30; match their text.
 _TRANSACTION_TEXT = re.compile(r"\s*(START\s+TRANSACTION|SAVEPOINT|RELEASE\s+SAVEPOINT)\b", re.I)
 
