@@ -42,7 +42,7 @@ from runner.db.backends import backend
 from runner.db.target import Target
 from runner.lint import render
 from runner.lint.rules import RULES, sql_rules
-from runner.lint.sql import check_revision
+from runner.lint.sql import Schema, check_revision
 from runner.project import repository
 from runner.project.environment import ProjectEnv
 from runner.project.sql_files import split_statements
@@ -192,7 +192,7 @@ def _check_speed(sql: dict[str, str], passes: int = 20) -> tuple[int, float]:
     count = sum(len(split_statements(text)) for text in sql.values())
     started = time.perf_counter()
     for _ in range(passes):
-        schema: dict[str, dict[str, str]] = {}
+        schema = Schema()
         for rev, text in sql.items():
             check_revision(rev, text, kind, "alembic_version", None, schema)
     return count, (time.perf_counter() - started) * 1000 / passes

@@ -269,7 +269,11 @@ def plan(
     if with_lint and steps and not downgrade:
         from runner.lint.pipeline import lint  # sqlglot is heavy: only plans with work import it
 
-        findings = [f for f in lint(penv).findings if f.revision in planned or f.revision is None]
+        # From an empty database to the heads, the plan rendered the whole history: lint
+        # checks that SQL instead of rendering it again.
+        whole = pending.history if not current and destination == "heads" else None
+        result = lint(penv, rendered=whole)
+        findings = [f for f in result.findings if f.revision in planned or f.revision is None]
     facts = None
     if steps and not penv.target.missing and penv.target.backend.table_size_sql:
         from runner.run import live

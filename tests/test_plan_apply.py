@@ -205,3 +205,32 @@ def test_sqlite_plan_reports_an_upgrade_that_would_fail(run: Runner, root: Path)
     assert "no_such_table" in outcome.err
     status = json.loads(run.ok("status", "slowpoke", "--json").out)["projects"][0]
     assert status["current"] == ["s3"]
+
+
+def _findings(document: dict[str, Any]) -> list[tuple[str, str | None, str]]:
+    found = document["projects"][0].get("findings", [])
+    return sorted((f["rule"], f["revision"], f.get("statement") or "") for f in found)
+
+
+@pytest.mark.parametrize(
+    ("db", "scenario", "project"),
+    [
+        # SQLite: the plan's SQL comes from a run on a throw-away database (batch mode).
+        ("sqlite", "batch", "batchy"),
+        # PostgreSQL and MariaDB: from Alembic's offline rendering.
+        ("postgresql", "lint_risky", "risky"),
+        ("mysql", "batch", "batchy"),
+    ],
+    indirect=["db"],
+)
+def test_a_plan_from_empty_reports_what_lint_reports(
+    run: Runner, root: Path, db: Database, scenario: str, project: str
+) -> None:
+    """From an empty database the plan hands its own SQL to lint instead of rendering the
+    history again: the findings must be exactly those lint finds rendering it itself."""
+    load_scenario(scenario, root)
+    run.env[f"{project.upper()}_DATABASE_URL"] = db.url_string
+    planned = json.loads(run("plan", project, "--json").out)
+    linted = json.loads(run("lint", project, "--json").out)
+    assert _findings(planned), "the scenario must have findings to compare"
+    assert _findings(planned) == _findings(linted)

@@ -56,12 +56,18 @@ def scan(penv: ProjectEnv) -> list[RevisionFile]:
                 else folder.glob("*.py")
             )
             files += sorted(p for p in found if not p.name.startswith(("__init__", ".#")))
-    return [_read(path, _shown(path, penv.project.path)) for path in files]
+    project_dir = penv.project.path.resolve()
+    folders: dict[Path, Path] = {}  # each folder resolved once, not once per file
+    return [_read(path, _shown(path, project_dir, folders)) for path in files]
 
 
-def _shown(path: Path, project_dir: Path) -> str:
+def _shown(path: Path, project_dir: Path, folders: dict[Path, Path]) -> str:
+    """``path`` relative to the (resolved) project folder, as findings name it."""
+    if path.parent not in folders:
+        folders[path.parent] = path.parent.resolve()
+    real = path.resolve() if path.is_symlink() else folders[path.parent] / path.name
     try:
-        return str(path.resolve().relative_to(project_dir.resolve()))
+        return str(real.relative_to(project_dir))
     except ValueError:
         return str(path)
 

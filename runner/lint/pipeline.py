@@ -35,6 +35,7 @@ from runner.project import targets as declared
 from runner.project.environment import ProjectEnv
 from runner.project.repository import INI_NAME
 from runner.project.revisions import calls_autocommit_block
+from runner.run.plan import History
 
 ALLOW_BRANCHES_KEY = "lint_allow_branches"
 HISTORY_CASE = "history"
@@ -44,8 +45,12 @@ _EXPLAINS_BROKEN_MAP = {"unknown-down-revision", "unreadable-revision", "duplica
 _NOT_ACCEPTABLE = {"bad-marker", "unused-accept"}
 
 
-def lint(penv: ProjectEnv, dialect: str | None = None) -> LintResult:
-    """Check one project; ``dialect`` (a backend name) overrides its URL's."""
+def lint(
+    penv: ProjectEnv, dialect: str | None = None, rendered: History | None = None
+) -> LintResult:
+    """Check one project; ``dialect`` (a backend name) overrides its URL's. ``rendered``:
+    the whole upgrade history's SQL from base, when the caller has it already (a plan
+    from an empty database), so that it is not rendered twice."""
     kind = backend(dialect) if dialect else penv.target.backend
     files = history.scan(penv)
     findings = history.graph_findings(files, allows_branches(penv))
@@ -57,7 +62,7 @@ def lint(penv: ProjectEnv, dialect: str | None = None) -> LintResult:
         findings.append(finding("render-failed", "history does not load: SQL was not checked"))
         order = [f.revision for f in files if f.revision]
     else:
-        findings += _sql_findings(_render_env(penv, kind, dialect), kind, order, files)
+        findings += _sql_findings(_render_env(penv, kind, dialect), kind, order, files, rendered)
     findings = _apply_markers(findings, files)
     findings = _locate(findings, files)
     findings.sort(key=_sort_key(order))
@@ -217,15 +222,22 @@ def server_context(penv: ProjectEnv, kind: Backend) -> tuple[str | None, checks.
 
 
 def _sql_findings(
-    penv: ProjectEnv, kind: Backend, order: list[str], files: list[history.RevisionFile]
+    penv: ProjectEnv,
+    kind: Backend,
+    order: list[str],
+    files: list[history.RevisionFile],
+    given: History | None = None,
 ) -> list[LintFinding]:
-    """Render once, then check each revision's SQL as ``kind`` parses it."""
+    """Render once (unless ``given``), then check each revision's SQL as ``kind`` parses it."""
     shown = {f.revision: f.shown for f in files if f.revision}
-    rendered = render.render(penv, len(order))
+    if given is None:
+        rendered = render.render(penv, len(order))
+    else:
+        rendered = render.from_history(penv, given)
     findings = list(rendered.failures)
     version, guards = server_context(penv, kind)
     seen = checks.Seen()  # built up in upgrade order, across revisions
-    schema: sql.Schema = {}  # built up in upgrade order, across revisions
+    schema = sql.Schema()  # built up in upgrade order, across revisions
     for rev in order:
         if rev in rendered.sql:
             script = penv.script.get_revision(rev)

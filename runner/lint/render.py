@@ -20,7 +20,7 @@ from runner.lint.rules import finding
 from runner.output.results import LintFinding
 from runner.project.environment import ProjectEnv
 from runner.run import capture
-from runner.run.plan import offline_limit, render_history, split_by_revision
+from runner.run.plan import History, offline_limit, render_history, split_by_revision
 
 
 @dataclass
@@ -54,9 +54,16 @@ def render(penv: ProjectEnv, revision_count: int) -> Rendered:
     ``render-failed`` finding and rendering resumes from it, so one such
     revision does not hide the SQL of all the others.
     """
-    rendered = Rendered(version_table=penv.config.get_main_option("version_table") or "")
     with quiet():
         history = render_history(penv, None, revision_count)
+    return from_history(penv, history)
+
+
+def from_history(penv: ProjectEnv, history: History) -> Rendered:
+    """Lint's view of a history rendered from base: its SQL per revision, and a
+    ``render-failed`` finding for each revision that could not be rendered offline
+    (on SQLite, taken from a run on an empty throw-away database instead)."""
+    rendered = Rendered(version_table=penv.config.get_main_option("version_table") or "")
     rendered.sql = history.sql
     rendered.version_table = history.version_table or rendered.version_table
     for culprit, exc in history.failures.items():

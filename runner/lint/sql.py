@@ -36,10 +36,77 @@ _SELF_FILLING_CONSTRAINTS = (
     exp.ComputedColumnConstraint,
 )
 
-# table -> {column: type}: what the revisions so far built, so that a SQLite
-# batch copy (new table, copy rows, drop, rename) can be compared with the
-# table it replaces. Filled in revision order by check_revision.
-Schema = dict[str, dict[str, str]]
+
+class Schema:
+    """table -> {column: type}: what the revisions so far built, so that a SQLite batch
+    copy (new table, copy rows, drop, rename) can be compared with the table it replaces.
+    Filled in revision order by :func:`check_revision`.
+
+    A ``CREATE TABLE`` is parsed only when a later statement reads its columns: no other
+    handler needs its tree, and most tables are never copied, so a history of new tables
+    is checked without parsing each of them (:func:`deferred_create`).
+    """
+
+    def __init__(self) -> None:
+        self._tables: dict[str, dict[str, str]] = {}
+        self._unparsed: dict[str, tuple[str, str]] = {}  # table -> (statement, dialect)
+
+    def defer(self, table: str, statement: str, dialect: str) -> None:
+        self._tables.pop(table, None)
+        self._unparsed[table] = (statement, dialect)
+
+    def columns(self, table: str) -> dict[str, str] | None:
+        """The table's columns as built so far (parsing its CREATE TABLE now if need be)."""
+        unparsed = self._unparsed.pop(table, None)
+        if unparsed is not None:
+            try:
+                parsed = _parse(*unparsed)
+            except Exception:  # a third-party parser: its columns are unknown, not wrong
+                parsed = None
+            self._tables[table] = _columns(parsed) if isinstance(parsed, exp.Create) else {}
+        return self._tables.get(table)
+
+    def set(self, table: str, columns: dict[str, str]) -> None:
+        self._unparsed.pop(table, None)
+        self._tables[table] = columns
+
+    def take(self, table: str) -> dict[str, str]:
+        """Remove the table, returning its columns (none when unknown)."""
+        found = self.columns(table)
+        self._tables.pop(table, None)
+        return found or {}
+
+    def add_column(self, table: str, column: str, kind: str) -> None:
+        found = self.columns(table)
+        self.set(table, {**(found or {}), column: kind})
+
+    def drop_column(self, table: str, column: str) -> None:
+        found = self.columns(table)
+        if found is not None:
+            found.pop(column, None)
+
+
+# A plain CREATE TABLE's name, read without parsing (quoted or not, schema-qualified or
+# not, as sqlglot would name it): anything else is parsed at once.
+_IDENTIFIER = r'(?:[A-Za-z_][\w$]*|"[^"]+"|`[^`]+`)'
+_CREATE_TABLE = re.compile(
+    rf"\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?({_IDENTIFIER}(?:\.{_IDENTIFIER})?)\s*\(",
+    re.IGNORECASE,
+)
+
+
+def deferred_create(statement: str) -> str | None:
+    """The table a plain ``CREATE TABLE name (...)`` creates, lower-cased as :func:`_name`
+    gives it; ``None`` for any other statement."""
+    match = _CREATE_TABLE.match(statement)
+    if match is None:
+        return None
+    return ".".join(part.strip('"`') for part in _split_name(match[1])).lower()
+
+
+def _split_name(name: str) -> list[str]:
+    """``a.b`` -> ``[a, b]``, keeping a dot inside quotes."""
+    return re.findall(r'"[^"]+"|`[^`]+`|[^.]+', name)
 
 
 def check_revision(
@@ -66,7 +133,7 @@ def check_revision(
     ``guards`` are the timeouts the runner sets itself; ``seen``, shared across
     revisions like ``schema``, holds what earlier revisions built (indexes, checks).
     """
-    state = _RevisionState(revision, kind, path, {} if schema is None else schema, autocommit)
+    state = _RevisionState(revision, kind, path, Schema() if schema is None else schema, autocommit)
     state.server_version = server_version
     state.guards = guards or checks.Guards()
     state.seen = checks.Seen() if seen is None else seen
@@ -152,6 +219,11 @@ class _RevisionState:
             return
         if _UNREAD.match(statement) and _BATCH_TMP not in statement:
             return  # no handler reads it: parsing would only cost time
+        table = deferred_create(statement)
+        if table is not None:  # parsed if and when a later statement reads its columns
+            self.created.add(table)
+            self.schema.defer(table, statement, self.kind.sqlglot_dialect or "")
+            return
         try:
             parsed = _parse(statement, self.kind.sqlglot_dialect or "")
         except Exception as exc:  # a third-party parser: any failure means "not checked"
@@ -231,10 +303,7 @@ def _create(state: _RevisionState, parsed: exp.Create, statement: str) -> None:
     if kind == "TABLE":
         table = _name(parsed.find(exp.Table))
         state.created.add(table)
-        definitions = parsed.this.expressions if isinstance(parsed.this, exp.Schema) else []
-        state.schema[table] = {
-            _name(d.this): _type(d) for d in definitions if isinstance(d, exp.ColumnDef)
-        }
+        state.schema.set(table, _columns(parsed))
     elif kind == "INDEX" and not parsed.args.get("concurrently"):
         table = _name(parsed.this.args.get("table"))
         if table not in state.created:
@@ -273,8 +342,8 @@ def _alter(state: _RevisionState, parsed: exp.Alter, statement: str) -> None:
 def _batch_swap(state: _RevisionState, table: str, statement: str) -> None:
     """``ALTER TABLE _alembic_tmp_t RENAME TO t``: compare the copy with the old ``t``."""
     original = table.removeprefix(_BATCH_TMP)
-    old = state.schema.get(original, {})
-    new = state.schema.pop(table, {})
+    old = state.schema.columns(original) or {}
+    new = state.schema.take(table)
     copied = state.copies.pop(table, {})
     fed = set(copied.values())
     for column in sorted(set(old) - fed):
@@ -287,7 +356,7 @@ def _batch_swap(state: _RevisionState, table: str, statement: str) -> None:
         elif source in old and target in new and old[source] != new[target]:
             state.add("column-type-change", f"type change of {original}.{target}:"
                       f" {old[source]} -> {new[target]}", statement)  # fmt: skip
-    state.schema[original] = new
+    state.schema.set(original, new)
 
 
 def _alter_action(
@@ -298,14 +367,14 @@ def _alter_action(
         _batch_swap(state, table, statement)
     elif isinstance(action, exp.Drop) and str(action.args.get("kind")).upper() == "COLUMN":
         column = _name(action.find(exp.Column))
-        state.schema.get(table, {}).pop(column, None)
+        state.schema.drop_column(table, column)
         state.add("drop-column", f"DROP COLUMN {table}.{column} loses its data", statement)
     elif isinstance(action, exp.AlterColumn) and action.args.get("dtype"):
         state.add("column-type-change", f"type change of {table}.{_name(action.this)}", statement)
     elif isinstance(action, exp.ModifyColumn):
         _modify(state, table, action, statement)
     elif isinstance(action, exp.ColumnDef) and table not in state.created:
-        state.schema.setdefault(table, {})[_name(action.this)] = _type(action)
+        state.schema.add_column(table, _name(action.this), _type(action))
         if _not_null_without_default(action):
             state.add(
                 "add-not-null-column",
@@ -366,6 +435,12 @@ def _not_null_without_default(column: exp.ColumnDef) -> bool:
     dtype = column.args.get("kind")
     serial = isinstance(dtype, exp.DataType) and dtype.this in _SELF_FILLING
     return not_null and not filled and not serial
+
+
+def _columns(create: exp.Create) -> dict[str, str]:
+    """{column: type} of a parsed CREATE TABLE."""
+    definitions = create.this.expressions if isinstance(create.this, exp.Schema) else []
+    return {_name(d.this): _type(d) for d in definitions if isinstance(d, exp.ColumnDef)}
 
 
 def _type(column: exp.ColumnDef) -> str:

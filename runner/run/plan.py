@@ -104,6 +104,9 @@ class Pending:
     steps: list[Any]
     sql: str
     unrendered: dict[str, str] = field(default_factory=dict)  # revision -> why
+    # The same SQL per revision (an upgrade's only), for lint to check without rendering
+    # the history a second time.
+    history: History | None = None
 
 
 def pending_sql(
@@ -137,11 +140,13 @@ def pending_sql(
         # a legacy database brought under control plans on what it really holds.
         source = penv.target.file_path
         try:
-            return Pending(steps, capture.upgrade_sql(penv, source, destination, downgrade))
+            sql = capture.upgrade_sql(penv, source, destination, downgrade)
         except MigrationFailed as exc:
             raise MigrationFailed(f"{exc.message} (on a throw-away copy: the real run would"
                                   " fail the same way; nothing was changed)",
                                   project=exc.project) from exc  # fmt: skip
+        captured = None if downgrade else History(split_by_revision(sql))
+        return Pending(steps, sql, history=captured)
     if downgrade:
         rendering = render(penv, current, destination, downgrade=True)
         if rendering.error is not None:
@@ -158,7 +163,8 @@ def pending_sql(
         if stopped_at is not None:
             parts.append(f"-- NOT SHOWN: the rest of revision {stopped_at} cannot be rendered"
                          f" offline: {unrendered[stopped_at]}\n")  # fmt: skip
-    return Pending(steps, "".join(parts) if unrendered else history.passes[0][0], unrendered)
+    text = "".join(parts) if unrendered else history.passes[0][0]
+    return Pending(steps, text, unrendered, history)
 
 
 def offline_limit(error: RunnerError) -> str:
