@@ -7,7 +7,12 @@ rows written with the runner's own ``ChangeLog.append`` (so they are chained and
 as a real run seals them: pairs of downgrade/upgrade of the second revision), and the
 commands run as whole processes, sizes alternating, medians of the rounds.
 
-    python benchmarks/bench_longlog.py [--rounds 5] [--rows 50000] [--postgresql]
+    python benchmarks/bench_longlog.py [--rounds 5] [--rows 50000] [--revisions 5000]
+                                       [--postgresql]
+
+A second table does the same for a long history: 100 against 5 000 revisions (each
+applied once, so the log holds as many rows), with ``alembic current`` beside it: both
+tools import every revision file to build the revision map.
 
 Appends the figures to benchmarks/RESULTS.md (section bench_longlog).
 """
@@ -30,6 +35,8 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
+from benchmarks.bench_upgrade import REVISION as TABLE_REVISION
+from benchmarks.bench_upgrade import make_project
 from benchmarks.results import update_section
 from runner.output.results import Direction
 from runner.project import repository as projects
@@ -108,6 +115,7 @@ def prepare(base: Path, url: str, rows: int) -> Path:
 
 def timed(root: Path, url: str, args: list[str]) -> float:
     env = {**os.environ, "RUNNER_ROOT": str(root), "P_DATABASE_URL": url}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # every run would recompile otherwise
     if args[0] == "upgrade":  # a new revision each time, taken back out after
         (root / "projects" / "p" / "versions" / "c3.py").write_text(THIRD)
     started = time.perf_counter()
@@ -128,11 +136,64 @@ def pg_url() -> tuple[str, sa.Engine]:
     return admin.set(database=name).render_as_string(hide_password=False), engine
 
 
+def long_history(base: Path, rounds: int, sizes: tuple[int, int]) -> list[str]:
+    """status, verify, log --limit and a one-revision upgrade at two history lengths, and
+    ``alembic current`` beside them; SQLite, whole processes, sizes alternating."""
+    roots: dict[int, tuple[Path, str]] = {}
+    for size in sizes:
+        root = base / f"history-{size}"
+        make_project(root, size)
+        url = f"sqlite:///{root}/history.sqlite"
+        env = {**os.environ, "RUNNER_ROOT": str(root), "BENCH_DATABASE_URL": url}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        subprocess.run([*RUNNER, "upgrade", "bench"], env=env, check=True, capture_output=True)
+        roots[size] = (root, url)
+    commands = {
+        "verify": [*RUNNER, "verify", "bench"],
+        "status": [*RUNNER, "status", "bench"],
+        "log --limit 20": [*RUNNER, "log", "bench", "--limit", "20"],
+        "upgrade (one revision)": [*RUNNER, "upgrade", "bench"],
+        "alembic current (for comparison)": [PYTHON, "-m", "alembic", "-c", "{ini}", "current"],
+    }
+    lines = [
+        "",
+        f"A long history (SQLite): {sizes[0]} against {sizes[1]} revisions, each applied"
+        " once; same method.",
+        "",
+        f"| command | {sizes[0]} revisions (s) | {sizes[1]} revisions (s) | long / short |",
+        "|---|---|---|---|",
+    ]
+    for label, command in commands.items():
+        got: dict[int, list[float]] = {size: [] for size in sizes}
+        for index in range(rounds):
+            for size in sizes if index % 2 == 0 else tuple(reversed(sizes)):
+                root, url = roots[size]
+                ini = str(root / "projects" / "bench" / "alembic.ini")
+                env = {**os.environ, "RUNNER_ROOT": str(root), "BENCH_DATABASE_URL": url}
+                env.pop("PYTHONDONTWRITEBYTECODE", None)
+                extra = root / "projects" / "bench" / "versions" / "r9999_step.py"
+                if label.startswith("upgrade"):
+                    extra.write_text(TABLE_REVISION.format(n=9999, down=f'"r{size:04d}"'))
+                started = time.perf_counter()
+                subprocess.run([part.format(ini=ini) for part in command], env=env,
+                               check=True, capture_output=True)  # fmt: skip
+                got[size].append(time.perf_counter() - started)
+                if label.startswith("upgrade"):
+                    subprocess.run([*RUNNER, "downgrade", "bench", f"r{size:04d}"], env=env,
+                                   check=True, capture_output=True)  # fmt: skip
+                    extra.unlink()
+        short, long_ = (statistics.median(got[s]) for s in sizes)
+        lines.append(f"| `{label}` | {short:.3f} | {long_:.3f} | {long_ / short:.2f}x |")
+        print(lines[-1], flush=True)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--postgresql", action="store_true", help="also on PostgreSQL")
+    parser.add_argument("--revisions", type=int, default=5_000, help="the long history")
     args = parser.parse_args()
     sizes = (100, args.rows)
     kinds = ["sqlite", *(["postgresql"] if args.postgresql else [])]
@@ -140,7 +201,8 @@ def main() -> None:
         f"## A long change log: cost at {sizes[0]} and {sizes[1]} rows ({dt.date.today()})",
         "",
         f"Command: `python benchmarks/bench_longlog.py --rounds {args.rounds} --rows"
-        f" {args.rows}{' --postgresql' if args.postgresql else ''}` (run by `nox -s bench`)."
+        f" {args.rows} --revisions {args.revisions}{' --postgresql' if args.postgresql else ''}`"
+        " (run by `nox -s bench`)."
         f" Machine: {os.cpu_count()} CPU(s), Python {platform.python_version()}. Whole"
         " processes, sizes alternating, medians. The bar (issue 18): within 2x of the short"
         " log, and verify under 1 s at 50 000 rows.",
@@ -170,6 +232,7 @@ def main() -> None:
                     lines.append(f"| {kind} | `{label}` | {short:.3f} | {long_:.3f} |"
                                  f" {long_ / short:.2f}x |")  # fmt: skip
                     print(lines[-1], flush=True)
+            lines += long_history(Path(tmp), args.rounds, (100, args.revisions))
         finally:
             for admin, name in drops:
                 with admin.connect() as connection:
