@@ -64,6 +64,7 @@ NEVER = (
     "runner.adopt",
     "runner.roundtrip",
     "runner.db.scratch",
+    "runner.output.tool_results",
     "sqlalchemy.dialects.mssql",
     "sqlalchemy.dialects.oracle",
 )
@@ -115,6 +116,8 @@ def test_a_small_job_loads_only_what_it_uses(verb: str, db: Database, tmp_path: 
     modules = loaded(root, db.url_string, verb, "alpha")
     assert "alembic" in modules  # the command did run
     assert _within(modules, _not_needed(db.backend)) == set()
+    if verb != "current":  # the history verbs' results are built only for them
+        assert "runner.output.inspect_results" not in modules
 
 
 def test_help_loads_neither_alembic_nor_sqlalchemy(tmp_path: Path) -> None:

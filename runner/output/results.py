@@ -3,7 +3,9 @@
 The JSON shapes (``--json``) are these dataclasses through
 :func:`dataclasses.asdict`; they are documented in the README and versioned
 by :data:`SCHEMA_VERSION`. Add fields freely, never rename or remove one
-without bumping it.
+without bumping it. The results of the verbs a deploy does not run live in
+:mod:`runner.output.inspect_results` and :mod:`runner.output.tool_results`, so that
+``upgrade`` and ``status`` do not build their dataclasses at start-up.
 """
 
 from __future__ import annotations
@@ -259,40 +261,6 @@ class PlanResult:
 
 
 @dataclass(frozen=True)
-class HistoryResult:
-    """``history``, ``heads``, ``current`` and ``branches``: revisions, newest first.
-
-    ``current`` is where the database is, when the command asked it (``None`` when
-    it did not: ``heads``)."""
-
-    project: str
-    revisions: list[RevisionInfo]
-    current: list[str] | None = None
-    kind: str = "history"  # which verb: decides the text rendering
-
-
-@dataclass(frozen=True)
-class RevisionDetail:
-    """``show``: one revision, all the runner knows about it without a database."""
-
-    project: str
-    revision: RevisionInfo
-    checksum: str
-    files: list[str]  # the .py file and its paired .sql files, relative to the project
-    depends_on: list[str]
-    children: list[str]
-
-
-@dataclass(frozen=True)
-class CreatedFiles:
-    """``new`` and ``revision``: files written, and the new revision id if any."""
-
-    project: str
-    files: list[str]
-    revision: str | None = None
-
-
-@dataclass(frozen=True)
 class LintFinding:
     """``lint``: one finding; ``accepted`` when a marker in the revision file says why."""
 
@@ -333,37 +301,6 @@ class LintResult:
 
 
 @dataclass(frozen=True)
-class RoundTripCase:
-    """``test``: one revision's round trip (upgrade, downgrade, compare, re-upgrade, compare).
-
-    ``status`` is ``passed``, ``failed`` or ``skipped`` (not run because an earlier
-    revision failed). ``step`` names the failing step: ``upgrade``, ``downgrade``,
-    ``schema-after-downgrade`` or ``re-upgrade``; ``diff`` lists schema differences.
-    """
-
-    revision: str
-    down_revisions: list[str]
-    message: str
-    status: str
-    step: str | None = None
-    error: str | None = None
-    diff: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class RoundTripResult:
-    """``test``: a project's round trip on a throw-away database, one case per revision."""
-
-    project: str
-    url: str
-    dialect: str
-    passed: bool
-    cases: list[RoundTripCase]
-    seconds: float
-
-
-@dataclass(frozen=True)
 class VerifyProblem:
     """One finding of ``verify``."""
 
@@ -384,52 +321,4 @@ class VerifyResult:
     problems: list[VerifyProblem]
     warnings: list[VerifyProblem]
     checked: int
-    target: str | None = None  # the declared target (prod, tenants/acme), if any
-
-
-@dataclass(frozen=True)
-class LogRow:
-    """``log``: one change-log row as shown (``down_revisions`` a list; ``[]`` is base)."""
-
-    id: int | None
-    revision: str
-    down_revisions: list[str]
-    direction: str
-    state: str
-    description: str
-    path: str
-    checksum: str
-    db_user: str
-    os_user: str
-    ci_identity: str
-    ci_job_url: str
-    git_commit: str
-    runner_version: str
-    plan_digest: str
-    started_at: Any  # datetime (UTC)
-    finished_at: Any
-    duration_ms: int
-    success: bool
-    error: str
-    row_hash: str
-
-
-@dataclass(frozen=True)
-class LogResult:
-    """``log``: change-log rows, newest first."""
-
-    project: str
-    url: str
-    entries: list[LogRow]
-    target: str | None = None  # the declared target (prod, tenants/acme), if any
-
-
-@dataclass(frozen=True)
-class RepairResult:
-    """``repair``: what was recorded and acknowledged, and what verify says afterwards."""
-
-    project: str
-    recorded: list[str]  # "baseline r1", "repair r2"
-    acknowledged: list[str]  # the kinds of problem accepted as they are
-    verify: VerifyResult
     target: str | None = None  # the declared target (prod, tenants/acme), if any
