@@ -26,7 +26,6 @@ from runner.output.results import (
     LastChange,
     MigrateResult,
     PlanResult,
-    ProjectInfo,
     StatusResult,
     VerifyResult,
     describe_revs,
@@ -41,7 +40,13 @@ from runner.run.session import open_connection, read_current, read_env
 from runner.run.write import DEFAULT_OPTIONS, WriteOptions
 
 if TYPE_CHECKING:  # imported where used: upgrade and status need none of these results
-    from runner.output.inspect_results import HistoryResult, LogResult, LogRow, RevisionDetail
+    from runner.output.inspect_results import (
+        HistoryResult,
+        LogResult,
+        LogRow,
+        ProjectInfo,
+        RevisionDetail,
+    )
     from runner.output.tool_results import RepairResult
 
 log = logging.getLogger("runner")
@@ -69,6 +74,7 @@ def describe_project(penv: ProjectEnv) -> ProjectInfo:
     A project that declares a server dialect never runs on the embedded SQLite file:
     when its variable is unset, its URL is shown as not set rather than as that file."""
     from runner.db.backends import backend
+    from runner.output.inspect_results import ProjectInfo
     from runner.project import resolve, targets
 
     declaration = targets.load(penv.project)
@@ -236,6 +242,8 @@ def status(penv: ProjectEnv) -> StatusResult:
 
 def unlisted(project: Project, problem: str) -> ProjectInfo:
     """A ``list`` row for a project that could not be read (its URL or its revisions)."""
+    from runner.output.inspect_results import ProjectInfo
+
     return ProjectInfo(
         project=project.name, path=str(project.path), url="", url_source="", revisions=0,
         heads=[], problem=problem,

@@ -65,6 +65,8 @@ NEVER = (
     "runner.roundtrip",
     "runner.db.scratch",
     "runner.output.tool_results",
+    "runner.output.live_results",
+    "runner.run.live",
     "sqlalchemy.dialects.mssql",
     "sqlalchemy.dialects.oracle",
 )

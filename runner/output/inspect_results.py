@@ -1,5 +1,5 @@
-"""Results of the verbs that look at a project's history and change log (``history``,
-``heads``, ``current``, ``branches``, ``show``, ``log``).
+"""Results of the verbs that look at projects, their history and change log (``list``,
+``history``, ``heads``, ``current``, ``branches``, ``show``, ``log``).
 
 Kept apart from :mod:`runner.output.results` only for start-up time: building a
 dataclass costs about 0.4 ms, and ``upgrade`` and ``status`` need none of these. The
@@ -8,10 +8,25 @@ same rules hold (their JSON shape is versioned by ``results.SCHEMA_VERSION``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from runner.output.results import RevisionInfo
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    """``list``: a project as found on disk (no database access)."""
+
+    project: str
+    path: str
+    url: str
+    url_source: str
+    revisions: int
+    heads: list[str]
+    problem: str | None = None  # why the project could not be read
+    dialect: str | None = None  # declared in its targets.toml
+    targets: list[str] = field(default_factory=list)  # declared environments and groups
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,8 @@ from runner.output.results import (
     LockSession,
     MigrateResult,
     PlanResult,
-    ProjectInfo,
     RevisionInfo,
     RowState,
-    SeverityChange,
     StatusResult,
     VerifyResult,
     describe_revs,
@@ -35,7 +33,8 @@ from runner.output.results import (
 )
 
 if TYPE_CHECKING:  # not imported at run time: upgrade and status never render them
-    from runner.output.inspect_results import HistoryResult, LogResult, RevisionDetail
+    from runner.output.inspect_results import HistoryResult, LogResult, ProjectInfo, RevisionDetail
+    from runner.output.live_results import SeverityChange
     from runner.output.tool_results import CreatedFiles, RepairResult, RoundTripResult
 
 

@@ -4,7 +4,8 @@ The JSON shapes (``--json``) are these dataclasses through
 :func:`dataclasses.asdict`; they are documented in the README and versioned
 by :data:`SCHEMA_VERSION`. Add fields freely, never rename or remove one
 without bumping it. The results of the verbs a deploy does not run live in
-:mod:`runner.output.inspect_results` and :mod:`runner.output.tool_results`, so that
+:mod:`runner.output.inspect_results`, :mod:`runner.output.tool_results` and
+:mod:`runner.output.live_results` (a plan's view of the live database), so that
 ``upgrade`` and ``status`` do not build their dataclasses at start-up.
 """
 
@@ -13,7 +14,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # PlanResult.live: built only by a plan against a live database
+    from runner.output.live_results import LivePlan
 
 SCHEMA_VERSION = 1
 BASE = "base"  # how the empty database (no revision) is named in every output
@@ -83,21 +87,6 @@ class RevisionInfo:
 
 
 @dataclass(frozen=True)
-class ProjectInfo:
-    """``list``: a project as found on disk (no database access)."""
-
-    project: str
-    path: str
-    url: str
-    url_source: str
-    revisions: int
-    heads: list[str]
-    problem: str | None = None  # why the project could not be read
-    dialect: str | None = None  # declared in its targets.toml
-    targets: list[str] = field(default_factory=list)  # declared environments and groups
-
-
-@dataclass(frozen=True)
 class StatusResult:
     """``status``: where a project's database stands against its history."""
 
@@ -157,22 +146,6 @@ class LockSession:
         return f"pid {self.pid} ({', '.join(parts)})"
 
 
-@dataclass(frozen=True)
-class TableFacts:
-    """What the live database says of one table a plan's SQL touches."""
-
-    name: str
-    rows: int | None  # the planner's estimate (None: never analysed)
-    bytes: int | None  # table, indexes and TOAST
-    sessions: list[LockSession] = field(default_factory=list)
-
-    @property
-    def size(self) -> str:
-        """``~20000 rows, 1.4 MiB``: the figures for people."""
-        rows = "rows unknown (never analysed)" if self.rows is None else f"~{self.rows} rows"
-        return f"{rows}, {human_bytes(self.bytes)}" if self.bytes is not None else rows
-
-
 def human_bytes(count: int | None) -> str:
     """``1.4 MiB``.
 
@@ -187,42 +160,6 @@ def human_bytes(count: int | None) -> str:
             break
         value /= 1024
     return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
-
-
-@dataclass(frozen=True)
-class StatementTables:
-    """One statement of a plan's SQL and the existing tables it touches; ``end`` is
-    where the statement ends in the plan's ``sql`` (notes are shown after it)."""
-
-    revision: str
-    statement: str  # on one line, at most 200 characters
-    tables: list[str]
-    end: int
-
-
-@dataclass(frozen=True)
-class SeverityChange:
-    """A lint finding whose severity the size of its table raised (or lowered)."""
-
-    rule: str
-    revision: str | None
-    statement: str | None
-    was: str
-    now: str
-    why: str
-
-
-@dataclass(frozen=True)
-class LivePlan:
-    """A plan's view of the live database: the tables its statements touch, their size
-    and lock holders, and the findings whose severity that changed."""
-
-    source: str  # where the figures come from
-    tables: list[TableFacts] = field(default_factory=list)
-    statements: list[StatementTables] = field(default_factory=list)
-    severity_changes: list[SeverityChange] = field(default_factory=list)
-    limits: dict[str, int] = field(default_factory=dict)
-    problem: str | None = None  # why the figures could not be read (the plan still stands)
 
 
 @dataclass(frozen=True)
