@@ -40,13 +40,8 @@ from runner.run.session import open_connection, read_current, read_env
 from runner.run.write import DEFAULT_OPTIONS, WriteOptions
 
 if TYPE_CHECKING:  # imported where used: upgrade and status need none of these results
-    from runner.output.inspect_results import (
-        HistoryResult,
-        LogResult,
-        LogRow,
-        ProjectInfo,
-        RevisionDetail,
-    )
+    from runner.output.inspect_results import HistoryResult, ProjectInfo, RevisionDetail
+    from runner.output.log_results import LogResult, LogRow
     from runner.output.tool_results import RepairResult
 
 log = logging.getLogger("runner")
@@ -516,7 +511,7 @@ def change_history(
 ) -> LogResult:
     """``log``: the project's change-log rows, newest first, filtered, each with its state
     (an in-progress row closed by its run reads as ``started``, not as a failure)."""
-    from runner.output.inspect_results import LogResult
+    from runner.output.log_results import LogResult
 
     if penv.target.missing:
         return LogResult(penv.name, penv.target.display, [])
@@ -530,7 +525,7 @@ def change_history(
 
 
 def _row(entry: changelog.LogEntry, state: str) -> LogRow:
-    from runner.output.inspect_results import LogRow
+    from runner.output.log_results import LogRow
 
     fields = entry.stored()
     del fields["project"]

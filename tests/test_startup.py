@@ -66,6 +66,7 @@ NEVER = (
     "runner.db.scratch",
     "runner.output.tool_results",
     "runner.output.live_results",
+    "runner.output.log_results",
     "runner.run.live",
     "sqlalchemy.dialects.mssql",
     "sqlalchemy.dialects.oracle",

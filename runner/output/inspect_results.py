@@ -1,5 +1,6 @@
-"""Results of the verbs that look at projects, their history and change log (``list``,
-``history``, ``heads``, ``current``, ``branches``, ``show``, ``log``).
+"""Results of the verbs that look at projects and their history (``list``, ``history``,
+``heads``, ``current``, ``branches``, ``show``); ``log``'s are in
+:mod:`runner.output.log_results`.
 
 Kept apart from :mod:`runner.output.results` only for start-up time: building a
 dataclass costs about 0.4 ms, and ``upgrade`` and ``status`` need none of these. The
@@ -9,7 +10,6 @@ same rules hold (their JSON shape is versioned by ``results.SCHEMA_VERSION``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from runner.output.results import RevisionInfo
 
@@ -52,40 +52,3 @@ class RevisionDetail:
     files: list[str]  # the .py file and its paired .sql files, relative to the project
     depends_on: list[str]
     children: list[str]
-
-
-@dataclass(frozen=True)
-class LogRow:
-    """``log``: one change-log row as shown (``down_revisions`` a list; ``[]`` is base)."""
-
-    id: int | None
-    revision: str
-    down_revisions: list[str]
-    direction: str
-    state: str
-    description: str
-    path: str
-    checksum: str
-    db_user: str
-    os_user: str
-    ci_identity: str
-    ci_job_url: str
-    git_commit: str
-    runner_version: str
-    plan_digest: str
-    started_at: Any  # datetime (UTC)
-    finished_at: Any
-    duration_ms: int
-    success: bool
-    error: str
-    row_hash: str
-
-
-@dataclass(frozen=True)
-class LogResult:
-    """``log``: change-log rows, newest first."""
-
-    project: str
-    url: str
-    entries: list[LogRow]
-    target: str | None = None  # the declared target (prod, tenants/acme), if any

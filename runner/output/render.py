@@ -33,8 +33,9 @@ from runner.output.results import (
 )
 
 if TYPE_CHECKING:  # not imported at run time: upgrade and status never render them
-    from runner.output.inspect_results import HistoryResult, LogResult, ProjectInfo, RevisionDetail
+    from runner.output.inspect_results import HistoryResult, ProjectInfo, RevisionDetail
     from runner.output.live_results import SeverityChange
+    from runner.output.log_results import LogResult
     from runner.output.tool_results import CreatedFiles, RepairResult, RoundTripResult
 
 
