@@ -8,7 +8,7 @@ from alembic.script.revision import RevisionError
 from alembic.util import CommandError, rev_id
 
 from runner.errors import ConfigError, RevisionProblem
-from runner.output.results import CreatedFiles
+from runner.output.tool_results import CreatedFiles
 from runner.project import repository
 from runner.project.environment import ProjectEnv
 from runner.project.sql_files import sql_file_path

@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
@@ -23,15 +23,9 @@ from runner.db.target import SizeLimits, Target
 from runner.errors import Refused, RevisionProblem, RunnerError
 from runner.output.results import (
     Direction,
-    HistoryResult,
     LastChange,
-    LogResult,
-    LogRow,
     MigrateResult,
     PlanResult,
-    ProjectInfo,
-    RepairResult,
-    RevisionDetail,
     StatusResult,
     VerifyResult,
     describe_revs,
@@ -44,6 +38,11 @@ from runner.run.plan import pending_sql
 from runner.run.planfile import PlannedTarget
 from runner.run.session import open_connection, read_current, read_env
 from runner.run.write import DEFAULT_OPTIONS, WriteOptions
+
+if TYPE_CHECKING:  # imported where used: upgrade and status need none of these results
+    from runner.output.inspect_results import HistoryResult, ProjectInfo, RevisionDetail
+    from runner.output.log_results import LogResult, LogRow
+    from runner.output.tool_results import RepairResult
 
 log = logging.getLogger("runner")
 
@@ -70,6 +69,7 @@ def describe_project(penv: ProjectEnv) -> ProjectInfo:
     A project that declares a server dialect never runs on the embedded SQLite file:
     when its variable is unset, its URL is shown as not set rather than as that file."""
     from runner.db.backends import backend
+    from runner.output.inspect_results import ProjectInfo
     from runner.project import resolve, targets
 
     declaration = targets.load(penv.project)
@@ -111,6 +111,8 @@ def _default_reach(declaration: Any, penv: ProjectEnv) -> tuple[str, str]:
 def history(penv: ProjectEnv, offline: bool = False) -> HistoryResult:
     """``history``: every revision, newest first; the applied ones marked, when the
     database can be asked (it is not, with ``offline``, or when it does not exist yet)."""
+    from runner.output.inspect_results import HistoryResult
+
     scripts = list(penv.script.walk_revisions())
     if offline:
         return HistoryResult(penv.name, [penv.info(s) for s in scripts])
@@ -122,6 +124,8 @@ def history(penv: ProjectEnv, offline: bool = False) -> HistoryResult:
 
 def heads(penv: ProjectEnv) -> HistoryResult:
     """``heads``: the head revisions."""
+    from runner.output.inspect_results import HistoryResult
+
     return HistoryResult(
         penv.name, [penv.info(penv.revision(h)) for h in penv.heads()], kind="heads"
     )
@@ -129,6 +133,8 @@ def heads(penv: ProjectEnv) -> HistoryResult:
 
 def current(penv: ProjectEnv) -> HistoryResult:
     """``current``: the revision(s) the database is at (Alembic's ``current``)."""
+    from runner.output.inspect_results import HistoryResult
+
     at = _current(penv)[0]
     known = [penv.info(penv.revision(r)) for r in at if is_known(penv.script, r)]
     return HistoryResult(penv.name, known, current=list(at), kind="current")
@@ -136,12 +142,16 @@ def current(penv: ProjectEnv) -> HistoryResult:
 
 def branches(penv: ProjectEnv) -> HistoryResult:
     """``branches``: revisions where the history forks, newest first (Alembic's ``branches``)."""
+    from runner.output.inspect_results import HistoryResult
+
     points = [penv.info(s) for s in penv.script.walk_revisions() if s.is_branch_point]
     return HistoryResult(penv.name, points, kind="branches")
 
 
 def show(penv: ProjectEnv, rev: str) -> RevisionDetail:
     """``show``: one revision (an id, a unique prefix, ``head``), without a database."""
+    from runner.output.inspect_results import RevisionDetail
+
     script = penv.revision(rev)
     assert script.path is not None
     folder = os.path.dirname(script.path)
@@ -227,6 +237,8 @@ def status(penv: ProjectEnv) -> StatusResult:
 
 def unlisted(project: Project, problem: str) -> ProjectInfo:
     """A ``list`` row for a project that could not be read (its URL or its revisions)."""
+    from runner.output.inspect_results import ProjectInfo
+
     return ProjectInfo(
         project=project.name, path=str(project.path), url="", url_source="", revisions=0,
         heads=[], problem=problem,
@@ -425,6 +437,8 @@ def repair(penv: ProjectEnv, options: WriteOptions = DEFAULT_OPTIONS) -> RepairR
     it, so a row changed after this repair is seen again. Returns what ``verify``
     says afterwards.
     """
+    from runner.output.tool_results import RepairResult
+
     with (
         open_connection(penv, options.lock_timeout) as connection,
         locking.hold(connection, penv.name, options.lock_timeout),
@@ -501,6 +515,8 @@ def change_history(
 ) -> LogResult:
     """``log``: the project's change-log rows, newest first, filtered, each with its state
     (an in-progress row closed by its run reads as ``started``, not as a failure)."""
+    from runner.output.log_results import LogResult
+
     if penv.target.missing:
         return LogResult(penv.name, penv.target.display, [])
     with open_connection(penv) as connection, connection.begin():
@@ -513,6 +529,8 @@ def change_history(
 
 
 def _row(entry: changelog.LogEntry, state: str) -> LogRow:
+    from runner.output.log_results import LogRow
+
     fields = entry.stored()
     del fields["project"]
     downs = [d for d in entry.down_revisions.split(",") if d]

@@ -138,7 +138,8 @@ def test_a_plan_names_lock_holders_and_judges_by_size(
 def test_only_size_sensitive_warnings_move_and_errors_never_drop() -> None:
     from runner.db.target import SizeLimits
     from runner.lint.rules import grows_with_table
-    from runner.output.results import LintFinding, LivePlan, StatementTables, TableFacts
+    from runner.output.live_results import LivePlan, StatementTables, TableFacts
+    from runner.output.results import LintFinding
     from runner.run.live import judge
 
     statement = "CREATE INDEX ix ON t (a)"

@@ -61,6 +61,10 @@ class Backend:
     renders_offline: bool = True
     # env.py uses Alembic's batch mode (ALTER emulated by copying the table).
     batch_alter: bool = False
+    # SQLAlchemy keyword arguments of the tables the runner creates (its change log).
+    # Each backend names only its own: naming a dialect's options makes SQLAlchemy
+    # import that dialect, whatever database the run is on.
+    table_options: tuple[tuple[str, str], ...] = ()
     # Connect arguments: how long to wait for the server, and (SQLite) for a
     # writer's lock; drivers that take an application_name for pg_stat_activity.
     connect_timeout_arg: str | None = None
@@ -287,6 +291,9 @@ MYSQL = Backend(
     sqlglot_dialect="mysql",
     transactional_ddl=False,
     lock=LockKind.NAMED,
+    # Whatever the database's default character set (latin1 is common on MariaDB), any
+    # message or name in the change log must fit.
+    table_options=(("mysql_charset", "utf8mb4"), ("mysql_collate", "utf8mb4_bin")),
     connect_timeout_arg="connect_timeout",
     test_server_variable="RUNNER_TEST_MYSQL_URL",
     container_image="mariadb:11",

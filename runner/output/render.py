@@ -13,32 +13,30 @@ import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, is_dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.output import redact
 from runner.output.results import (
     SCHEMA_VERSION,
     CaseStatus,
-    CreatedFiles,
     Direction,
-    HistoryResult,
     LintResult,
     LockSession,
-    LogResult,
     MigrateResult,
     PlanResult,
-    ProjectInfo,
-    RepairResult,
-    RevisionDetail,
     RevisionInfo,
-    RoundTripResult,
     RowState,
-    SeverityChange,
     StatusResult,
     VerifyResult,
     describe_revs,
     human_bytes,
 )
+
+if TYPE_CHECKING:  # not imported at run time: upgrade and status never render them
+    from runner.output.inspect_results import HistoryResult, ProjectInfo, RevisionDetail
+    from runner.output.live_results import SeverityChange
+    from runner.output.log_results import LogResult
+    from runner.output.tool_results import CreatedFiles, RepairResult, RoundTripResult
 
 
 def to_json(
@@ -453,7 +451,7 @@ def _created_text(result: CreatedFiles) -> str:
 
 def text(result: Any) -> str:
     """Human-readable rendering of one result."""
-    renderer = _RENDERERS.get(type(result))
+    renderer = _RENDERERS.get(type(result).__name__)
     if renderer is None:
         raise TypeError(f"no text rendering for {type(result).__name__}")
     return renderer(result)
@@ -504,19 +502,21 @@ def _lint_text(result: LintResult) -> str:
     return "\n".join(lines)
 
 
-_RENDERERS: dict[type, Callable[[Any], str]] = {
-    LintResult: _lint_text,
-    ProjectInfo: _project_text,
-    StatusResult: _status_text,
-    MigrateResult: _migrate_text,
-    PlanResult: _plan_text,
-    HistoryResult: _history_text,
-    VerifyResult: _verify_text,
-    LogResult: _log_text,
-    CreatedFiles: _created_text,
-    RoundTripResult: _roundtrip_text,
-    RevisionDetail: _detail_text,
-    RepairResult: _repair_text,
+# By class name, not class: naming the classes would import every verb's results at
+# start-up (see runner.output.inspect_results). Result class names are unique.
+_RENDERERS: dict[str, Callable[[Any], str]] = {
+    "LintResult": _lint_text,
+    "ProjectInfo": _project_text,
+    "StatusResult": _status_text,
+    "MigrateResult": _migrate_text,
+    "PlanResult": _plan_text,
+    "HistoryResult": _history_text,
+    "VerifyResult": _verify_text,
+    "LogResult": _log_text,
+    "CreatedFiles": _created_text,
+    "RoundTripResult": _roundtrip_text,
+    "RevisionDetail": _detail_text,
+    "RepairResult": _repair_text,
 }
 
 
@@ -529,11 +529,13 @@ def _moved(outcome: Any) -> tuple[str, str]:
     result = outcome.result
     if isinstance(result, MigrateResult):
         return describe_revs(result.before), describe_revs(result.after)
+    if isinstance(result, StatusResult):
+        return describe_revs(result.current), describe_revs(result.current)
+    from runner.output.tool_results import RepairResult  # only a fleet repair gets here
+
     if isinstance(result, RepairResult):
         current = describe_revs(result.verify.current)
         return current, current
-    if isinstance(result, StatusResult):
-        return describe_revs(result.current), describe_revs(result.current)
     return "-", "-"
 
 

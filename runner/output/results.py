@@ -3,7 +3,10 @@
 The JSON shapes (``--json``) are these dataclasses through
 :func:`dataclasses.asdict`; they are documented in the README and versioned
 by :data:`SCHEMA_VERSION`. Add fields freely, never rename or remove one
-without bumping it.
+without bumping it. The results of the verbs a deploy does not run live in
+:mod:`runner.output.inspect_results`, :mod:`runner.output.tool_results` and
+:mod:`runner.output.live_results` (a plan's view of the live database), so that
+``upgrade`` and ``status`` do not build their dataclasses at start-up.
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # PlanResult.live: built only by a plan against a live database
+    from runner.output.live_results import LivePlan
 
 SCHEMA_VERSION = 1
 BASE = "base"  # how the empty database (no revision) is named in every output
@@ -81,21 +87,6 @@ class RevisionInfo:
 
 
 @dataclass(frozen=True)
-class ProjectInfo:
-    """``list``: a project as found on disk (no database access)."""
-
-    project: str
-    path: str
-    url: str
-    url_source: str
-    revisions: int
-    heads: list[str]
-    problem: str | None = None  # why the project could not be read
-    dialect: str | None = None  # declared in its targets.toml
-    targets: list[str] = field(default_factory=list)  # declared environments and groups
-
-
-@dataclass(frozen=True)
 class StatusResult:
     """``status``: where a project's database stands against its history."""
 
@@ -155,22 +146,6 @@ class LockSession:
         return f"pid {self.pid} ({', '.join(parts)})"
 
 
-@dataclass(frozen=True)
-class TableFacts:
-    """What the live database says of one table a plan's SQL touches."""
-
-    name: str
-    rows: int | None  # the planner's estimate (None: never analysed)
-    bytes: int | None  # table, indexes and TOAST
-    sessions: list[LockSession] = field(default_factory=list)
-
-    @property
-    def size(self) -> str:
-        """``~20000 rows, 1.4 MiB``: the figures for people."""
-        rows = "rows unknown (never analysed)" if self.rows is None else f"~{self.rows} rows"
-        return f"{rows}, {human_bytes(self.bytes)}" if self.bytes is not None else rows
-
-
 def human_bytes(count: int | None) -> str:
     """``1.4 MiB``.
 
@@ -185,42 +160,6 @@ def human_bytes(count: int | None) -> str:
             break
         value /= 1024
     return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
-
-
-@dataclass(frozen=True)
-class StatementTables:
-    """One statement of a plan's SQL and the existing tables it touches; ``end`` is
-    where the statement ends in the plan's ``sql`` (notes are shown after it)."""
-
-    revision: str
-    statement: str  # on one line, at most 200 characters
-    tables: list[str]
-    end: int
-
-
-@dataclass(frozen=True)
-class SeverityChange:
-    """A lint finding whose severity the size of its table raised (or lowered)."""
-
-    rule: str
-    revision: str | None
-    statement: str | None
-    was: str
-    now: str
-    why: str
-
-
-@dataclass(frozen=True)
-class LivePlan:
-    """A plan's view of the live database: the tables its statements touch, their size
-    and lock holders, and the findings whose severity that changed."""
-
-    source: str  # where the figures come from
-    tables: list[TableFacts] = field(default_factory=list)
-    statements: list[StatementTables] = field(default_factory=list)
-    severity_changes: list[SeverityChange] = field(default_factory=list)
-    limits: dict[str, int] = field(default_factory=dict)
-    problem: str | None = None  # why the figures could not be read (the plan still stands)
 
 
 @dataclass(frozen=True)
@@ -256,40 +195,6 @@ class PlanResult:
     destination: str = "heads"
     target: str | None = None  # the declared target (prod, tenants/acme), if any
     live: LivePlan | None = None  # the tables the SQL touches, read from the database
-
-
-@dataclass(frozen=True)
-class HistoryResult:
-    """``history``, ``heads``, ``current`` and ``branches``: revisions, newest first.
-
-    ``current`` is where the database is, when the command asked it (``None`` when
-    it did not: ``heads``)."""
-
-    project: str
-    revisions: list[RevisionInfo]
-    current: list[str] | None = None
-    kind: str = "history"  # which verb: decides the text rendering
-
-
-@dataclass(frozen=True)
-class RevisionDetail:
-    """``show``: one revision, all the runner knows about it without a database."""
-
-    project: str
-    revision: RevisionInfo
-    checksum: str
-    files: list[str]  # the .py file and its paired .sql files, relative to the project
-    depends_on: list[str]
-    children: list[str]
-
-
-@dataclass(frozen=True)
-class CreatedFiles:
-    """``new`` and ``revision``: files written, and the new revision id if any."""
-
-    project: str
-    files: list[str]
-    revision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -333,37 +238,6 @@ class LintResult:
 
 
 @dataclass(frozen=True)
-class RoundTripCase:
-    """``test``: one revision's round trip (upgrade, downgrade, compare, re-upgrade, compare).
-
-    ``status`` is ``passed``, ``failed`` or ``skipped`` (not run because an earlier
-    revision failed). ``step`` names the failing step: ``upgrade``, ``downgrade``,
-    ``schema-after-downgrade`` or ``re-upgrade``; ``diff`` lists schema differences.
-    """
-
-    revision: str
-    down_revisions: list[str]
-    message: str
-    status: str
-    step: str | None = None
-    error: str | None = None
-    diff: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class RoundTripResult:
-    """``test``: a project's round trip on a throw-away database, one case per revision."""
-
-    project: str
-    url: str
-    dialect: str
-    passed: bool
-    cases: list[RoundTripCase]
-    seconds: float
-
-
-@dataclass(frozen=True)
 class VerifyProblem:
     """One finding of ``verify``."""
 
@@ -384,52 +258,4 @@ class VerifyResult:
     problems: list[VerifyProblem]
     warnings: list[VerifyProblem]
     checked: int
-    target: str | None = None  # the declared target (prod, tenants/acme), if any
-
-
-@dataclass(frozen=True)
-class LogRow:
-    """``log``: one change-log row as shown (``down_revisions`` a list; ``[]`` is base)."""
-
-    id: int | None
-    revision: str
-    down_revisions: list[str]
-    direction: str
-    state: str
-    description: str
-    path: str
-    checksum: str
-    db_user: str
-    os_user: str
-    ci_identity: str
-    ci_job_url: str
-    git_commit: str
-    runner_version: str
-    plan_digest: str
-    started_at: Any  # datetime (UTC)
-    finished_at: Any
-    duration_ms: int
-    success: bool
-    error: str
-    row_hash: str
-
-
-@dataclass(frozen=True)
-class LogResult:
-    """``log``: change-log rows, newest first."""
-
-    project: str
-    url: str
-    entries: list[LogRow]
-    target: str | None = None  # the declared target (prod, tenants/acme), if any
-
-
-@dataclass(frozen=True)
-class RepairResult:
-    """``repair``: what was recorded and acknowledged, and what verify says afterwards."""
-
-    project: str
-    recorded: list[str]  # "baseline r1", "repair r2"
-    acknowledged: list[str]  # the kinds of problem accepted as they are
-    verify: VerifyResult
     target: str | None = None  # the declared target (prod, tenants/acme), if any

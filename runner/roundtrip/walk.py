@@ -39,7 +39,8 @@ from runner.db.backends import backend
 from runner.db.target import Target, parse_url
 from runner.errors import MigrationFailed
 from runner.output import junit
-from runner.output.results import CaseStatus, RoundTripCase, RoundTripResult, describe_revs
+from runner.output.results import CaseStatus, describe_revs
+from runner.output.tool_results import RoundTripCase, RoundTripResult
 from runner.project.environment import ProjectEnv
 from runner.project.revisions import down_revisions
 from runner.roundtrip.schema import Memo, Snapshot, compare, take

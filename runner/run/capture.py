@@ -13,7 +13,6 @@ while another process writes).
 from __future__ import annotations
 
 import logging
-import sqlite3
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -103,6 +102,8 @@ class _Recorder(logging.Handler):
 
 @contextmanager
 def _copy_of(source: Path | None) -> Iterator[Path]:
+    import sqlite3  # only a SQLite plan needs it; a PostgreSQL run need not load _sqlite3
+
     with tempfile.TemporaryDirectory(prefix="runner-plan-") as folder:
         copy = Path(folder) / "copy.sqlite"
         target = sqlite3.connect(copy)

@@ -23,12 +23,10 @@ time, through its own handlers (so a terminal's progress line stays intact).
 from __future__ import annotations
 
 import logging
-import logging.handlers
-import multiprocessing
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,6 +135,12 @@ def _in_order(items: Sequence[Item], batch: Sequence[int], _jobs: int, stop_on_f
 
 def _in_processes(items: Sequence[Item], batch: Sequence[int], jobs: int,
                   stop_on_failure: bool, done: Callable[[int, Outcome], None]) -> None:  # fmt: skip
+    # Imported here: the process pool and its queues cost ~3 ms of start-up, and most
+    # runs have no --jobs.
+    import logging.handlers
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
     _ITEMS[:] = items
     context = multiprocessing.get_context("fork")
     records = context.Queue()
@@ -186,6 +190,8 @@ def _attempt_at(index: int) -> Outcome:
 
 def _worker_started(records: Any) -> None:
     """In each worker: send log records to the parent instead of writing them."""
+    import logging.handlers  # imported by _in_processes already; see there
+
     handler = logging.handlers.QueueHandler(records)
     for name in ("runner", "alembic.runtime.migration"):
         logger = logging.getLogger(name)

@@ -31,13 +31,8 @@ from runner.db import guard
 from runner.db.tables import TableName, touched
 from runner.db.target import SizeLimits
 from runner.errors import RunnerError
-from runner.output.results import (
-    LintFinding,
-    LivePlan,
-    SeverityChange,
-    StatementTables,
-    TableFacts,
-)
+from runner.output.live_results import LivePlan, SeverityChange, StatementTables, TableFacts
+from runner.output.results import LintFinding
 from runner.project.environment import ProjectEnv
 from runner.project.repository import RUNNER_TABLES_RE
 from runner.project.sql_files import split_statements
