@@ -129,3 +129,23 @@ def test_help_loads_neither_alembic_nor_sqlalchemy(tmp_path: Path) -> None:
     modules = loaded(root, "sqlite://", "--help")
     assert "click" in modules
     assert _within(modules, ("alembic", "sqlalchemy", *NEVER)) == set()
+
+
+def test_every_text_renderer_names_a_result_class() -> None:
+    """render looks renderers up by class name (so start-up imports no verb's results it
+    does not print): a misspelt or renamed class would only fail when that verb prints."""
+    import dataclasses
+    import importlib
+
+    from runner.output import render
+
+    classes: dict[str, type] = {}
+    for name in ("results", "inspect_results", "live_results", "log_results", "tool_results"):
+        module = importlib.import_module(f"runner.output.{name}")
+        for value in vars(module).values():
+            if isinstance(value, type) and dataclasses.is_dataclass(value):
+                assert value.__name__ not in classes or classes[value.__name__] is value
+                classes[value.__name__] = value
+    assert set(render._RENDERERS) <= set(classes)
+    verbs = {name for name in classes if name.endswith("Result")} | {"CreatedFiles", "ProjectInfo"}
+    assert verbs <= set(render._RENDERERS), verbs - set(render._RENDERERS)
