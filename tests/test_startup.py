@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from runner.project import repository as projects
+from tests.conftest import Runner
 from tests.databases import Database
 
 # Runs the CLI like ``python -m runner``, then writes the loaded modules' names to the
@@ -149,3 +150,28 @@ def test_every_text_renderer_names_a_result_class() -> None:
     assert set(render._RENDERERS) <= set(classes)
     verbs = {name for name in classes if name.endswith("Result")} | {"CreatedFiles", "ProjectInfo"}
     assert verbs <= set(render._RENDERERS), verbs - set(render._RENDERERS)
+
+
+def test_reading_commands_never_ask_git_who_is_running(run: Runner, root: Path) -> None:
+    """Outside CI a write asks git for the commit it records; status, verify and log only
+    read the change log, so they must not pay for two git processes (on a large checkout,
+    ``git status`` alone takes seconds)."""
+    import shutil
+
+    real = shutil.which("git")
+    assert real is not None
+    calls = root.parent / "git-calls.txt"
+    fake = root.parent / "fakebin"
+    fake.mkdir()
+    (fake / "git").write_text(f'#!/bin/sh\necho "$@" >> "{calls}"\nexec "{real}" "$@"\n')
+    (fake / "git").chmod(0o755)
+    projects.create(root, "p")
+    run.env.update({"PATH": f"{fake}{os.pathsep}{os.environ['PATH']}"})
+    for variable in ("CI_COMMIT_SHA", "GIT_COMMIT"):
+        run.env[variable] = ""
+    run.subprocess("upgrade", "p")  # the database exists, with its change log
+    assert "rev-parse" in calls.read_text()  # the fake is really on the path: a write asks it
+    calls.unlink()
+    for verb in ("status", "verify", "log"):
+        run.subprocess(verb, "p")
+        assert not calls.exists(), f"{verb} ran git: {calls.read_text()}"

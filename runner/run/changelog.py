@@ -33,11 +33,12 @@ holds its lock.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -191,7 +192,9 @@ class ChangeLog:
 
     project: str
     table: sa.Table
-    provenance: Provenance
+    # Who is writing, or how to find out: read when the first row is made, so that
+    # commands that only read the log (status, verify, log) never run git for it.
+    provenance: Provenance | Callable[[], Provenance]
     db_user: str
     runner_version: str
     key: bytes | None = None
@@ -204,7 +207,7 @@ class ChangeLog:
         cls,
         project: str,
         schema: str | None,
-        provenance: Provenance,
+        provenance: Provenance | Callable[[], Provenance],
         db_user: str,
         runner_version: str,
         key: bytes | None = None,
@@ -215,6 +218,12 @@ class ChangeLog:
             project, make_table(project, schema, backend), provenance, db_user, runner_version,
             key, key_source,
         )  # fmt: skip
+
+    def who(self) -> Provenance:
+        """Who is writing (read once, on first use)."""
+        if not isinstance(self.provenance, Provenance):
+            self.provenance = self.provenance()
+        return self.provenance
 
     def ensure(
         self, connection: Connection, current: Sequence[str], *, acknowledging: bool = False
@@ -293,14 +302,14 @@ class ChangeLog:
         finished = finished or utcnow()
         if duration_ms is None:  # timestamps are whole seconds: callers pass a clock reading
             duration_ms = int((finished - started).total_seconds() * 1000)
+        who = self.who()
         return LogEntry(
             id=None, project=self.project, revision=revision,
             down_revisions=",".join(down_revisions), direction=str(direction),
             description=description[:255], path=path[:512], checksum=checksum,
-            db_user=self.db_user[:128], os_user=self.provenance.os_user[:128],
-            ci_identity=(self.provenance.ci_identity or "")[:255],
-            ci_job_url=(self.provenance.ci_job_url or "")[:512],
-            git_commit=(self.provenance.git_commit or "")[:80],
+            db_user=self.db_user[:128], os_user=who.os_user[:128],
+            ci_identity=(who.ci_identity or "")[:255], ci_job_url=(who.ci_job_url or "")[:512],
+            git_commit=(who.git_commit or "")[:80],
             runner_version=self.runner_version[:32], plan_digest=plan_digest,
             started_at=started, finished_at=finished,
             duration_ms=max(0, duration_ms),
@@ -418,7 +427,7 @@ def project_log(penv: ProjectEnv, schema: str | None) -> ChangeLog:
     return ChangeLog.for_project(
         penv.name,
         schema,
-        provenance.read(os.environ, penv.project.root, penv.project.path),
+        functools.partial(provenance.read, os.environ, penv.project.root, penv.project.path),
         db_user=penv.target.url.username or "",
         runner_version=__version__,
         key=key,
