@@ -175,3 +175,26 @@ def test_reading_commands_never_ask_git_who_is_running(run: Runner, root: Path) 
     for verb in ("status", "verify", "log"):
         run.subprocess(verb, "p")
         assert not calls.exists(), f"{verb} ran git: {calls.read_text()}"
+
+
+_THRESHOLD = """
+import gc, sys
+from runner import cli
+before = gc.get_threshold()
+try:
+    cli.main(sys.argv[1:] if sys.argv[1:] == ["--version"] else None)
+except SystemExit:
+    pass
+print(before[0], gc.get_threshold()[0])
+"""
+
+
+@pytest.mark.parametrize("own", [True, False])
+def test_the_collector_runs_less_often_only_in_a_process_of_its_own(own: bool) -> None:
+    """``runner`` (main() without arguments) owns its process and collects less often; a
+    program calling ``main(args)`` keeps its own collector settings."""
+    args = ["--help"] if own else ["--version"]
+    proc = subprocess.run([sys.executable, "-c", _THRESHOLD, *args], capture_output=True,
+                          text=True, check=True)  # fmt: skip
+    before, after = map(int, proc.stdout.split()[-2:])
+    assert (after > before) if own else (after == before), proc.stdout
