@@ -36,7 +36,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
 from benchmarks.bench_upgrade import REVISION as TABLE_REVISION
-from benchmarks.bench_upgrade import make_project
+from benchmarks.bench_upgrade import make_project, run_env
 from benchmarks.results import update_section
 from runner.output.results import Direction
 from runner.project import repository as projects
@@ -144,9 +144,8 @@ def long_history(base: Path, rounds: int, sizes: tuple[int, int]) -> list[str]:
         root = base / f"history-{size}"
         make_project(root, size)
         url = f"sqlite:///{root}/history.sqlite"
-        env = {**os.environ, "RUNNER_ROOT": str(root), "BENCH_DATABASE_URL": url}
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        subprocess.run([*RUNNER, "upgrade", "bench"], env=env, check=True, capture_output=True)
+        subprocess.run([*RUNNER, "upgrade", "bench"], env=run_env(root, url), check=True,
+                       capture_output=True)  # fmt: skip
         roots[size] = (root, url)
     commands = {
         "verify": [*RUNNER, "verify", "bench"],
@@ -169,8 +168,7 @@ def long_history(base: Path, rounds: int, sizes: tuple[int, int]) -> list[str]:
             for size in sizes if index % 2 == 0 else tuple(reversed(sizes)):
                 root, url = roots[size]
                 ini = str(root / "projects" / "bench" / "alembic.ini")
-                env = {**os.environ, "RUNNER_ROOT": str(root), "BENCH_DATABASE_URL": url}
-                env.pop("PYTHONDONTWRITEBYTECODE", None)
+                env = run_env(root, url)
                 extra = root / "projects" / "bench" / "versions" / "r9999_step.py"
                 if label.startswith("upgrade"):
                     extra.write_text(TABLE_REVISION.format(n=9999, down=f'"r{size:04d}"'))

@@ -35,8 +35,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
-from benchmarks.bench_fleet import stock_project
-from benchmarks.bench_upgrade import fresh_url, make_project
+from benchmarks.bench_fleet import env_for, stock_project
+from benchmarks.bench_upgrade import fresh_url, make_project, run_env
 from benchmarks.results import update_section
 
 PYTHON = sys.executable
@@ -44,11 +44,8 @@ SQLITE3 = shutil.which("sqlite3")
 
 
 def _env(root: Path, url: str | None = None) -> dict[str, str]:
-    env = {**os.environ, "RUNNER_ROOT": str(root)}
-    if url is not None:
-        env["BENCH_DATABASE_URL"] = url
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # both tools get their .pyc files
-    return env
+    """The environment of a timed run (bytecode caching on), with the database URL."""
+    return env_for(root) if url is None else run_env(root, url)
 
 
 def _run(command: list[str], cwd: Path, env: dict[str, str], stdin: str | None = None) -> float:

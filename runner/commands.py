@@ -283,8 +283,7 @@ def plan(
 
         # From an empty database to the heads, the plan rendered the whole history: lint
         # checks that SQL instead of rendering it again.
-        whole = pending.history if not current and destination == "heads" else None
-        result = lint(penv, rendered=whole)
+        result = lint(penv, rendered=pending.whole_history)
         findings = [f for f in result.findings if f.revision in planned or f.revision is None]
     facts = None
     if steps and not penv.target.missing and penv.target.backend.table_size_sql:

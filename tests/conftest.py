@@ -140,6 +140,29 @@ def load_scenario(name: str, root: Path) -> None:
             projects.write_template(folder, folder.name)
 
 
+# The third revision of the "two_projects" scenario's alpha: an index built without
+# blocking writes, which needs an autocommit block (PostgreSQL's CONCURRENTLY).
+CONCURRENT_INDEX = '''"""index without blocking writes"""
+
+from alembic import op
+
+revision = "a3"
+down_revision = "a2"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.get_context().autocommit_block():
+        op.create_index("ix_orders_note", "orders", ["note"], postgresql_concurrently=True)
+
+
+def downgrade() -> None:
+    with op.get_context().autocommit_block():
+        op.drop_index("ix_orders_note", table_name="orders", postgresql_concurrently=True)
+'''
+
+
 def failing_revision(revision: str, down_revision: str) -> str:
     """A revision that creates a table, then fails on a statement that cannot run."""
     return f'''"""fails halfway"""

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import BACKENDS, Runner, load_scenario
+from tests.conftest import BACKENDS, CONCURRENT_INDEX, Runner, load_scenario
 from tests.databases import Database, ServerPool
 from tests.reliability.catalogue import case
 
@@ -193,27 +193,6 @@ def test_retries_exhausted_fail_cleanly(
         assert json.loads(status.out)["projects"][0]["current"] == ["a1"], status.output
         again = run.subprocess("upgrade", "alpha")  # no repair needed: nothing was kept
         assert again.code == 0, again.output
-
-
-CONCURRENT_INDEX = '''"""index orders concurrently"""
-
-from alembic import op
-
-revision = "a3"
-down_revision = "a2"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    with op.get_context().autocommit_block():
-        op.create_index("ix_orders_note", "orders", ["note"], postgresql_concurrently=True)
-
-
-def downgrade() -> None:
-    with op.get_context().autocommit_block():
-        op.drop_index("ix_orders_note", "orders", postgresql_concurrently=True)
-'''
 
 
 @case(

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-from tests.conftest import SCENARIOS, Runner, load_scenario
+from tests.conftest import CONCURRENT_INDEX, SCENARIOS, Runner, load_scenario
 from tests.databases import Database, ServerPool
 
 
@@ -211,27 +211,6 @@ def test_status_of_all_projects_shows_the_ones_it_can_read(run: Runner, root: Pa
     assert "cannot connect" in projects["alpha"]["problem"]
     assert "pw-hidden" not in outcome.output
     assert outcome.err.strip().splitlines()[-1] == "error: status: 1 project(s) could not be read"
-
-
-CONCURRENT_INDEX = '''"""index without blocking writes"""
-
-from alembic import op
-
-revision = "a3"
-down_revision = "a2"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    with op.get_context().autocommit_block():
-        op.create_index("ix_orders_note", "orders", ["note"], postgresql_concurrently=True)
-
-
-def downgrade() -> None:
-    with op.get_context().autocommit_block():
-        op.drop_index("ix_orders_note", table_name="orders", postgresql_concurrently=True)
-'''
 
 
 @pytest.mark.postgresql

@@ -104,9 +104,9 @@ class Pending:
     steps: list[Any]
     sql: str
     unrendered: dict[str, str] = field(default_factory=dict)  # revision -> why
-    # The same SQL per revision (an upgrade's only), for lint to check without rendering
-    # the history a second time.
-    history: History | None = None
+    # The same SQL per revision when it is the whole upgrade history (from base to the
+    # heads), for lint to check without rendering the history a second time.
+    whole_history: History | None = None
 
 
 def pending_sql(
@@ -145,8 +145,8 @@ def pending_sql(
             raise MigrationFailed(f"{exc.message} (on a throw-away copy: the real run would"
                                   " fail the same way; nothing was changed)",
                                   project=exc.project) from exc  # fmt: skip
-        captured = None if downgrade else History(split_by_revision(sql))
-        return Pending(steps, sql, history=captured)
+        whole = History(split_by_revision(sql)) if _whole(current, destination, downgrade) else None
+        return Pending(steps, sql, whole_history=whole)
     if downgrade:
         rendering = render(penv, current, destination, downgrade=True)
         if rendering.error is not None:
@@ -164,7 +164,12 @@ def pending_sql(
             parts.append(f"-- NOT SHOWN: the rest of revision {stopped_at} cannot be rendered"
                          f" offline: {unrendered[stopped_at]}\n")  # fmt: skip
     text = "".join(parts) if unrendered else history.passes[0][0]
-    return Pending(steps, text, unrendered, history)
+    return Pending(steps, text, unrendered, history if _whole(current, destination) else None)
+
+
+def _whole(current: tuple[str, ...], destination: str, downgrade: bool = False) -> bool:
+    """Whether an upgrade from ``current`` to ``destination`` is the whole history."""
+    return not current and destination == "heads" and not downgrade
 
 
 def offline_limit(error: RunnerError) -> str:
