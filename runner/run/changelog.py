@@ -239,7 +239,8 @@ class ChangeLog:
             return
         if not self.exists(connection):
             try:
-                self.table.create(connection, checkfirst=True)
+                # exists() just said no, and we hold the lock: no second look
+                self.table.create(connection, checkfirst=False)
             except DBAPIError as exc:  # typically a user without CREATE rights
                 raise ConfigError(
                     f"cannot create the change-log table {self.table.fullname}:"

@@ -54,6 +54,20 @@ PrepareHook = Callable[["EnvRun", MigrationContext], None]
 _PROGRESS = "alembic.runtime.migration"
 
 
+class EnvConnectsItself(BaseException):
+    """env.py configured its context with a connection of its own (a stock env.py), in a
+    pass that asked for ours only (``run_env(..., ours_only=True)``).
+
+    Raised from inside env.py's ``context.configure()``, before Alembic has read or
+    created the version table on that connection: so a caller holding SQLite's write
+    lock (``BEGIN IMMEDIATE``) can roll back and start over, instead of that
+    connection's ``CREATE TABLE`` waiting on the lock the caller holds. A
+    BaseException, like KeyboardInterrupt: it unwinds env.py as a signal, and
+    neither an ``except Exception`` in env.py nor ours that turns env.py's errors
+    into messages takes it for a failure.
+    """
+
+
 @dataclass
 class EnvRun:
     """What one pass through env.py saw: the context env.py configured, and progress."""
@@ -98,6 +112,7 @@ def run_env(
     on_step: StepHook | None = None,
     prepare: PrepareHook | None = None,
     per_migration: bool = False,
+    ours_only: bool = False,
     **context_kw: Any,
 ) -> EnvRun:
     """Run env.py once, online, with ``fn`` as the migration callback.
@@ -105,13 +120,16 @@ def run_env(
     ``prepare`` runs first, inside env.py's transaction, once the current
     revisions are known; whatever it raises reaches the caller unchanged.
     ``per_migration`` asks env.py for one transaction per revision.
+    ``ours_only`` raises :class:`EnvConnectsItself` as soon as env.py configures
+    another connection than ``connection``.
     """
     outcome = EnvRun()
     attributes = penv.config.attributes
     attributes[contract.CONNECTION] = connection
     attributes[contract.TRANSACTION_PER_MIGRATION] = per_migration
     try:
-        _run(penv, outcome, fn, connection, on_step, prepare, as_sql=False, **context_kw)
+        _run(penv, outcome, fn, connection, on_step, prepare, as_sql=False,
+             ours_only=ours_only, **context_kw)  # fmt: skip
     finally:
         attributes[contract.CONNECTION] = None
         attributes.pop(contract.TRANSACTION_PER_MIGRATION, None)
@@ -165,6 +183,7 @@ def _run(
     prepare: PrepareHook | None,
     *,
     as_sql: bool,
+    ours_only: bool = False,
     **context_kw: Any,
 ) -> None:
     prepare_errors: list[BaseException] = []
@@ -198,8 +217,15 @@ def _run(
         with (
             penv.import_errors(include_env=True),
             _observing_environment(
-                penv.config, script, outcome, on_step, fn=callback, as_sql=as_sql, **context_kw
-            ),
+                penv.config,
+                script,
+                outcome,
+                on_step,
+                connection if ours_only else None,
+                fn=callback,
+                as_sql=as_sql,
+                **context_kw,
+            ),  # fmt: skip
         ):
             script.run_env()
     except RunnerError:
@@ -231,6 +257,7 @@ def _observing_environment(
     script: ScriptDirectory,
     outcome: EnvRun,
     on_step: StepHook | None,
+    ours: Connection | None = None,
     **kw: Any,
 ) -> EnvironmentContext:
     """An EnvironmentContext that also records each applied step in ``outcome``.
@@ -252,6 +279,9 @@ def _observing_environment(
         outcome.heads_after = after
 
     def configure_and_observe(*args: Any, **options: Any) -> None:
+        given = options.get("connection", args[0] if args else None)
+        if ours is not None and given is not ours:
+            raise EnvConnectsItself
         theirs = options.get("on_version_apply") or ()
         theirs = tuple(theirs) if isinstance(theirs, (list, tuple)) else (theirs,)
         options["on_version_apply"] = (*theirs, record)

@@ -2,8 +2,9 @@
 rows in the change log.
 
 Cost decides the design: a fingerprint is taken after every successful write that
-ran a step (:func:`after_write`, called by :func:`runner.run.write.run_write`
-while it still holds the project's lock), so it is one catalog query per schema
+ran a step (:func:`after_write`, called by :mod:`runner.run.write` while it still
+holds the project's lock; inside the write's own transaction when the write is
+one transaction, else just after it commits), so it is one catalog query per schema
 (:mod:`runner.db.catalog_sql`), not the Inspector's dozen (benchmarks/RESULTS.md
 has the figures). A fingerprint that cannot be taken or recorded never fails the
 write that succeeded: it is a warning, and ``drift --quick`` compares with a
@@ -119,16 +120,24 @@ def after_write(
     log_: ChangeLog | None,
     heads: Sequence[str],
     plan_digest: str = "",
+    *,
+    in_transaction: bool = False,
 ) -> None:
     """Record the fingerprint of the schema as the write left it (with the digest of the
-    plan the write applied, like every row of that run)."""
+    plan the write applied, like every row of that run).
+
+    ``in_transaction``: the write's own transaction is still open, its steps and rows
+    in it; the fingerprint goes in under a savepoint, so that failing to take it
+    undoes only its own row and the write still commits. Otherwise the write has
+    committed and the fingerprint gets a transaction of its own.
+    """
     if log_ is None:  # nothing was set up to write to (no step ran)
         return
     started = time.perf_counter()
     try:
-        if connection.in_transaction():
+        if not in_transaction and connection.in_transaction():
             connection.commit()
-        with connection.begin():
+        with connection.begin_nested() if in_transaction else connection.begin():
             digest = fingerprint(connection, scope_of(penv.project))
             if digest:
                 record(log_, connection, heads, digest, plan_digest)

@@ -7,15 +7,17 @@ run it, release the lock (the connection closing releases it too).
 The modes, from the backend's facts and the run's options:
 
 ``ONE_PASS``
-    DDL is transactional and the lock lives outside the transaction
-    (PostgreSQL): one pass through env.py in one transaction. Once env.py has
-    configured its context, read where the database is, create the change-log
-    table if needed, run the safety checks; then migrate, and write one
-    change-log row per applied step before the commit. Nothing can slip between
-    the checks and the migration.
+    DDL is transactional (PostgreSQL, SQLite): one pass through env.py in one
+    transaction. Once env.py has configured its context, read where the
+    database is, create the change-log table if needed, run the safety checks;
+    then migrate, and write one change-log row per applied step and the schema
+    fingerprint before the commit. Nothing can slip between the checks and the
+    migration, and the write's rows commit with it.
 ``SHARED_TRANSACTION``
-    The write lock is the transaction itself (SQLite's ``BEGIN IMMEDIATE``):
-    the checks in a first pass, the migration in a second, one transaction.
+    What a one-pass write becomes when env.py turns out to open its own
+    connection (a stock env.py; found at its ``context.configure()``, before
+    Alembic used that connection): the checks in a first pass and transaction of
+    ours, committed, then env.py's pass on its connection.
 ``PER_REVISION``
     ``--transaction-per-revision``, or a pending revision needs
     ``autocommit_block``: the checks are committed, then Alembic commits after
@@ -47,7 +49,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from runner.db import DEFAULT_LOCK_TIMEOUT, guard, locking
-from runner.db.backends import Backend, LockKind, backend
+from runner.db.backends import Backend, backend
 from runner.db.connect import begin_plainly, classify, read_only
 from runner.db.tables import touched
 from runner.db.target import Session
@@ -61,9 +63,9 @@ from runner.output.results import (
 )
 from runner.project.environment import ProjectEnv
 from runner.project.revisions import calls_autocommit_block, describe_move
-from runner.run import changelog, newer, provenance, retry, verify
+from runner.run import changelog, fingerprint, newer, provenance, retry, verify
 from runner.run.changelog import ChangeLog, LogEntry
-from runner.run.envpass import EnvRun, PrepareHook, StepsFn, run_env
+from runner.run.envpass import EnvConnectsItself, EnvRun, PrepareHook, StepsFn, run_env
 from runner.run.session import UNCHANGED, open_connection, read_env
 
 log = logging.getLogger("runner")
@@ -89,12 +91,10 @@ def write_mode(
         return WriteMode.MARKED if runs_ddl else WriteMode.PER_REVISION
     if per_revision or needs_autocommit:
         return WriteMode.PER_REVISION
-    if kind.lock is LockKind.FILE:
-        # The write lock is the transaction (BEGIN IMMEDIATE, taken before env.py
-        # runs), and a stock env.py's own connection would create its version table
-        # before we learn which connection env.py uses, waiting on our lock: check
-        # in a pass of our own first.
-        return WriteMode.SHARED_TRANSACTION
+    # On SQLite the write lock is the transaction (BEGIN IMMEDIATE, taken before
+    # env.py runs). A stock env.py's own connection would wait on it to create its
+    # version table; the one pass stops at that env.py's configure(), before
+    # Alembic uses its connection, and starts over in two passes (Write.one_pass).
     return WriteMode.ONE_PASS
 
 
@@ -320,11 +320,10 @@ def run_write(
         if first is not None:
             before = first.before
         after = run.heads_after if run.heads_after is not None else before
-        if run.heads_after is not None or committed:  # steps ran: the schema, for drift
-            from runner.run.fingerprint import after_write
-
-            after_write(penv, connection, write.hook.log if write.hook else None, after,
-                        options.plan_digest)  # fmt: skip
+        if (run.heads_after is not None or committed) and not write.fingerprinted:
+            # Steps ran and committed on their own: the schema they left, for drift.
+            fingerprint.after_write(penv, connection, write.hook.log if write.hook else None,
+                                    after, options.plan_digest)  # fmt: skip
     done = [*committed, *(getattr(s, "revision", None) for s in run.planned)]
     return MigrateResult(
         project=penv.name,
@@ -344,10 +343,6 @@ def _infos(penv: ProjectEnv, scripts: Sequence[Script | None]) -> list[RevisionI
         if isinstance(script, Script) and script.revision not in seen:
             seen[script.revision] = penv.info(script)
     return list(seen.values())
-
-
-class _OwnConnection(Exception):
-    """Raised inside a one-pass run when env.py turns out to connect by itself."""
 
 
 @dataclass
@@ -371,6 +366,7 @@ class _Write:
     attempt: retry.Attempt = retry.FIRST
     watch: retry.WriteWatch | None = None  # changes made by the running revision
     env_connects_itself: bool = False  # a stock env.py: the watch cannot see its statements
+    fingerprinted: bool = False  # the schema fingerprint went in with the steps' rows
 
     def committed(self) -> list[Script]:
         """Revisions this write committed one by one (before it failed)."""
@@ -438,8 +434,8 @@ class _Write:
         self.hook = hook
 
         def prepare(seen: EnvRun, context: MigrationContext) -> None:
-            if context.connection is not self.connection:
-                raise _OwnConnection
+            if context.connection is not self.connection:  # configure() was not told
+                raise EnvConnectsItself
             self.before, self.started = seen.current, True
             hook.log = self.checks(seen)
 
@@ -448,7 +444,7 @@ class _Write:
             run = self.migrate(
                 lambda h: self.in_one_transaction(h, prepare), hook, WriteMode.ONE_PASS
             )
-        except _OwnConnection:
+        except EnvConnectsItself:
             self.connection.rollback()
             return self.two_passes(WriteMode.SHARED_TRANSACTION)
         return run.current, run
@@ -534,9 +530,16 @@ class _Write:
         if not connection.in_transaction():
             connection.begin()
         run = run_env(
-            self.penv, self.steps, connection, on_step=hook, prepare=prepare, **self.context_kw
-        )
+            self.penv, self.steps, connection, on_step=hook, prepare=prepare,
+            ours_only=prepare is not None, **self.context_kw,
+        )  # fmt: skip
         hook.flush()
+        if hook.buffered and run.heads_after is not None:
+            # The steps ran in this transaction: the fingerprint of the schema they left
+            # commits with them (one commit, and never a write committed without it).
+            fingerprint.after_write(self.penv, connection, hook.log, run.heads_after,
+                                    self.options.plan_digest, in_transaction=True)  # fmt: skip
+            self.fingerprinted = True
         connection.commit()
         return run
 
