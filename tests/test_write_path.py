@@ -10,6 +10,7 @@ to the fallback a stock env.py (its own connection) needs.
 from __future__ import annotations
 
 import json
+import sqlite3
 import struct
 from pathlib import Path
 from typing import Any
@@ -162,3 +163,33 @@ with connectable.connect() as connection:
     with context.begin_transaction():
         context.run_migrations()
 """
+
+
+def test_a_group_with_a_stock_env_py_tries_one_pass_once(
+    tmp_path: Path, run: Runner, root: Path
+) -> None:
+    """Once one target has shown that env.py opens its own connection, the other targets
+    of the run go to two passes at once: env.py runs twice per target, plus once for
+    the first target's try (three times per target before)."""
+    load_scenario("two_projects", root)
+    folder = root / "var" / "tenants"
+    folder.mkdir(parents=True)
+    for i in range(3):
+        sqlite3.connect(folder / f"t{i}.sqlite").close()
+    (root / "projects" / "alpha" / "targets.toml").write_text(
+        'dialect = "sqlite"\n[group.tenants]\nsqlite_glob = "var/tenants/*.sqlite"\n'
+    )
+    runs = tmp_path / "env_runs.txt"
+    (root / "projects" / "alpha" / "env.py").write_text(
+        f"with open({str(runs)!r}, 'a') as f:\n    f.write('run\\n')\n"
+        + STOCK_ENV_PY.replace(
+            'config.get_section("stock")["url"]', 'config.get_main_option("sqlalchemy.url")'
+        )
+    )
+    outcome = run("upgrade", "alpha", "--group", "tenants")
+    assert outcome.code == 0, outcome.output
+    assert len(runs.read_text().splitlines()) == 1 + 2 * 3
+    for i in range(3):
+        with sqlite3.connect(folder / f"t{i}.sqlite") as connection:
+            found = connection.execute("SELECT version_num FROM alembic_version_alpha").fetchall()
+            assert found == [("a2",)]

@@ -41,6 +41,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from alembic.runtime.migration import MigrationContext, MigrationInfo
@@ -345,6 +346,18 @@ def _infos(penv: ProjectEnv, scripts: Sequence[Script | None]) -> list[RevisionI
     return list(seen.values())
 
 
+# The texts of env.py files seen to open their own connection, in this process.
+_CONNECTS_ITSELF: set[bytes] = set()
+
+
+def _env_py_text(penv: ProjectEnv) -> bytes:
+    """env.py's bytes (b"" if unreadable: then never remembered as anything)."""
+    try:
+        return Path(penv.script.env_py_location).read_bytes()
+    except OSError:
+        return b""
+
+
 @dataclass
 class _Write:
     """One writing command on one locked connection: what to run, and how."""
@@ -427,8 +440,14 @@ class _Write:
         migrates on our connection. A stock env.py (``alembic init``'s) opens its
         own, and our checks must then be committed before it migrates, so on
         finding that out the transaction is rolled back, before anything ran,
-        and the write starts over in two passes.
+        and the write starts over in two passes. An env.py found to connect by
+        itself is remembered for the rest of the process (by its text): the other
+        targets of a group, or projects with the same stock env.py, go to two
+        passes at once (were it wrong, two passes are as correct, only slower).
         """
+        env_py = _env_py_text(self.penv)
+        if env_py in _CONNECTS_ITSELF:
+            return self.two_passes(WriteMode.SHARED_TRANSACTION)
         hook = _Recorder(self.penv, None, self.options, self.connection, buffered=True)
         hook.watch = self.watch
         self.hook = hook
@@ -445,6 +464,8 @@ class _Write:
                 lambda h: self.in_one_transaction(h, prepare), hook, WriteMode.ONE_PASS
             )
         except EnvConnectsItself:
+            if env_py:
+                _CONNECTS_ITSELF.add(env_py)
             self.connection.rollback()
             return self.two_passes(WriteMode.SHARED_TRANSACTION)
         return run.current, run
