@@ -135,7 +135,11 @@ def test_a_stock_env_py_on_a_new_sqlite_file_is_not_locked_out(
     with servers.fresh("sqlite", tmp_path) as database:
         alpha(run, root, database)
         env_py = root / "projects" / "alpha" / "env.py"
-        env_py.write_text(STOCK_ENV_PY)
+        # It mentions config.attributes, so the runner cannot rule out that it takes
+        # the runner's connection, and tries one pass first.
+        env_py.write_text(
+            STOCK_ENV_PY.replace("connectable = ", "config.attributes.get('x')\nconnectable = ")
+        )
         (root / "projects" / "alpha" / "alembic.ini").write_text(
             (root / "projects" / "alpha" / "alembic.ini").read_text()
             + f"\n[stock]\nurl = {database.url_string}\n"
@@ -165,12 +169,20 @@ with connectable.connect() as connection:
 """
 
 
-def test_a_group_with_a_stock_env_py_tries_one_pass_once(
-    tmp_path: Path, run: Runner, root: Path
+@pytest.mark.parametrize(
+    ("reads_attributes", "env_py_runs"),
+    [
+        (False, 2 * 3),  # alembic init's: it cannot take ours, two passes from the start
+        (True, 1 + 2 * 3),  # might take ours: one try, on the first target only
+    ],
+)
+def test_a_group_with_a_stock_env_py_tries_one_pass_at_most_once(
+    reads_attributes: bool, env_py_runs: int, tmp_path: Path, run: Runner, root: Path
 ) -> None:
-    """Once one target has shown that env.py opens its own connection, the other targets
-    of the run go to two passes at once: env.py runs twice per target, plus once for
-    the first target's try (three times per target before)."""
+    """A stock env.py opens its own connection: the write needs two passes. One that never
+    reads ``config.attributes`` gets them at once; otherwise once one target has shown
+    that env.py connects by itself, the other targets of the run go to two passes at
+    once. Before, each target tried one pass first: three runs of env.py per target."""
     load_scenario("two_projects", root)
     folder = root / "var" / "tenants"
     folder.mkdir(parents=True)
@@ -180,15 +192,16 @@ def test_a_group_with_a_stock_env_py_tries_one_pass_once(
         'dialect = "sqlite"\n[group.tenants]\nsqlite_glob = "var/tenants/*.sqlite"\n'
     )
     runs = tmp_path / "env_runs.txt"
+    ignored = "config.attributes.get('unused')\n" if reads_attributes else ""
     (root / "projects" / "alpha" / "env.py").write_text(
         f"with open({str(runs)!r}, 'a') as f:\n    f.write('run\\n')\n"
         + STOCK_ENV_PY.replace(
             'config.get_section("stock")["url"]', 'config.get_main_option("sqlalchemy.url")'
-        )
+        ).replace("connectable = ", f"{ignored}connectable = ")
     )
     outcome = run("upgrade", "alpha", "--group", "tenants")
     assert outcome.code == 0, outcome.output
-    assert len(runs.read_text().splitlines()) == 1 + 2 * 3
+    assert len(runs.read_text().splitlines()) == env_py_runs
     for i in range(3):
         with sqlite3.connect(folder / f"t{i}.sqlite") as connection:
             found = connection.execute("SELECT version_num FROM alembic_version_alpha").fetchall()

@@ -348,6 +348,9 @@ def _infos(penv: ProjectEnv, scripts: Sequence[Script | None]) -> list[RevisionI
 
 # The texts of env.py files seen to open their own connection, in this process.
 _CONNECTS_ITSELF: set[bytes] = set()
+# An env.py reaches our connection through Config.attributes, itself or by way of
+# runner.contract: one whose text has neither word cannot use it.
+_OUR_CONNECTION = (b"attributes", b"contract")
 
 
 def _env_py_text(penv: ProjectEnv) -> bytes:
@@ -440,13 +443,16 @@ class _Write:
         migrates on our connection. A stock env.py (``alembic init``'s) opens its
         own, and our checks must then be committed before it migrates, so on
         finding that out the transaction is rolled back, before anything ran,
-        and the write starts over in two passes. An env.py found to connect by
-        itself is remembered for the rest of the process (by its text): the other
-        targets of a group, or projects with the same stock env.py, go to two
-        passes at once (were it wrong, two passes are as correct, only slower).
+        and the write starts over in two passes. Two passes at once, without
+        trying, for an env.py that cannot take our connection (its text never
+        mentions ``attributes`` or the runner's ``contract``, the only ways to
+        reach it: ``alembic init``'s), and for one already seen to connect by
+        itself in this process (the other targets of a group, projects with the
+        same stock env.py). Were either wrong, two passes are as correct, only
+        slower.
         """
         env_py = _env_py_text(self.penv)
-        if env_py in _CONNECTS_ITSELF:
+        if env_py in _CONNECTS_ITSELF or not any(word in env_py for word in _OUR_CONNECTION):
             return self.two_passes(WriteMode.SHARED_TRANSACTION)
         hook = _Recorder(self.penv, None, self.options, self.connection, buffered=True)
         hook.watch = self.watch
