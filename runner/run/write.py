@@ -14,10 +14,10 @@ The modes, from the backend's facts and the run's options:
     fingerprint before the commit. Nothing can slip between the checks and the
     migration, and the write's rows commit with it.
 ``SHARED_TRANSACTION``
-    What a one-pass write becomes when env.py turns out to open its own
-    connection (a stock env.py; found at its ``context.configure()``, before
-    Alembic used that connection): the checks in a first pass and transaction of
-    ours, committed, then env.py's pass on its connection.
+    Where env.py opens its own connection (a stock env.py: told by its text, or
+    found at its ``context.configure()`` in a one pass, before Alembic used that
+    connection): the checks in a first pass and transaction of ours, committed,
+    then env.py's pass on its connection.
 ``PER_REVISION``
     ``--transaction-per-revision``, or a pending revision needs
     ``autocommit_block``: the checks are committed, then Alembic commits after
@@ -354,11 +354,23 @@ _OUR_CONNECTION = (b"attributes", b"contract")
 
 
 def _env_py_text(penv: ProjectEnv) -> bytes:
-    """env.py's bytes (b"" if unreadable: then never remembered as anything)."""
+    """env.py's bytes (b"" if unreadable)."""
     try:
         return Path(penv.script.env_py_location).read_bytes()
     except OSError:
         return b""
+
+
+def _may_take_ours(penv: ProjectEnv) -> bool:
+    """Whether a one-pass write is worth trying: env.py might migrate on our connection.
+
+    Not when its text never mentions ``attributes`` or ``contract`` (``alembic
+    init``'s), nor when it was seen to open its own connection earlier in this
+    process (the other targets of a group, projects with the same stock env.py).
+    A wrong "no" costs speed only: two passes are as correct.
+    """
+    text = _env_py_text(penv)
+    return text not in _CONNECTS_ITSELF and any(word in text for word in _OUR_CONNECTION)
 
 
 @dataclass
@@ -408,7 +420,11 @@ class _Write:
                 if isinstance(getattr(step, "revision", None), Script)
             )
         runs_ddl = self.action in {Direction.UPGRADE, Direction.DOWNGRADE}
-        return write_mode(kind, self.options.per_revision, runs_ddl, self.needs_autocommit)
+        mode = write_mode(kind, self.options.per_revision, runs_ddl, self.needs_autocommit)
+        if mode is WriteMode.ONE_PASS and not _may_take_ours(self.penv):
+            # What one_pass would find out by trying: two passes, without the try.
+            return WriteMode.SHARED_TRANSACTION
+        return mode
 
     def run(self, mode: WriteMode) -> tuple[tuple[str, ...], EnvRun]:
         """Run the write in ``mode``: current revisions before, and what ran."""
@@ -443,24 +459,14 @@ class _Write:
         migrates on our connection. A stock env.py (``alembic init``'s) opens its
         own, and our checks must then be committed before it migrates, so on
         finding that out the transaction is rolled back, before anything ran,
-        and the write starts over in two passes. Two passes at once, without
-        trying, for an env.py that cannot take our connection (its text never
-        mentions ``attributes`` or the runner's ``contract``, the only ways to
-        reach it: ``alembic init``'s), and for one already seen to connect by
-        itself in this process (the other targets of a group, projects with the
-        same stock env.py). Were either wrong, two passes are as correct, only
-        slower.
+        and the write starts over in two passes (and :func:`_may_take_ours`
+        remembers that env.py).
         """
-        env_py = _env_py_text(self.penv)
-        if env_py in _CONNECTS_ITSELF or not any(word in env_py for word in _OUR_CONNECTION):
-            return self.two_passes(WriteMode.SHARED_TRANSACTION)
         hook = _Recorder(self.penv, None, self.options, self.connection, buffered=True)
         hook.watch = self.watch
         self.hook = hook
 
         def prepare(seen: EnvRun, context: MigrationContext) -> None:
-            if context.connection is not self.connection:  # configure() was not told
-                raise EnvConnectsItself
             self.before, self.started = seen.current, True
             hook.log = self.checks(seen)
 
@@ -470,8 +476,7 @@ class _Write:
                 lambda h: self.in_one_transaction(h, prepare), hook, WriteMode.ONE_PASS
             )
         except EnvConnectsItself:
-            if env_py:
-                _CONNECTS_ITSELF.add(env_py)
+            _CONNECTS_ITSELF.add(_env_py_text(self.penv))
             self.connection.rollback()
             return self.two_passes(WriteMode.SHARED_TRANSACTION)
         return run.current, run
